@@ -1,0 +1,64 @@
+"""Transcription speed: seconds of audio per second of compute, excluding start-up."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from asr.api import Model
+from asr.audio import load_audio
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    files: int
+    audio_seconds: float
+    load_seconds: float  # reading and resampling the files
+    transcribe_seconds: float  # features, network and decoding
+    threads: int
+
+    @property
+    def x_real_time(self) -> float:
+        """How many times faster than real time transcription runs (audio / compute)."""
+        return self.audio_seconds / self.transcribe_seconds
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: compute seconds per audio second (lower is faster)."""
+        return self.transcribe_seconds / self.audio_seconds
+
+    def report(self) -> str:
+        return (
+            f"files {self.files}, audio {self.audio_seconds:.1f} s, threads {self.threads}\n"
+            f"transcribe {self.transcribe_seconds:.2f} s: RTF {self.rtf:.4f} = "
+            f"{self.x_real_time:.1f}x faster than real time (file reading excluded: {self.load_seconds:.2f} s)"
+        )
+
+
+def bench_transcribe(model: Model, paths: Sequence[Path], threads: int = 1, decoder: str = "greedy", repeats: int = 1) -> BenchResult:
+    """Time ``model.transcribe`` over ``paths`` after one warm-up call.
+
+    Audio is read before timing so that disk and decoder-library speed do not count; the timed
+    part is what a user waits for per file once the model is loaded.
+    """
+    torch.set_num_threads(threads)
+    waveforms = []
+    start = time.perf_counter()
+    for path in paths:
+        waveforms.append(load_audio(path, model.sample_rate))
+    load_seconds = time.perf_counter() - start
+    model.transcribe(waveforms[0], decoder=decoder)  # warm-up: first-call allocations
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for waveform in waveforms:
+            model.transcribe(waveform, decoder=decoder)
+    transcribe_seconds = time.perf_counter() - start
+    audio_seconds = repeats * sum(w.size for w in waveforms) / model.sample_rate
+    return BenchResult(len(paths) * repeats, audio_seconds, load_seconds, transcribe_seconds, threads)

@@ -1,0 +1,213 @@
+"""Self-describing checkpoints: safetensors weights plus a JSON sidecar.
+
+A checkpoint is a directory::
+
+    model.safetensors   the network's weights (no pickles anywhere)
+    model.json          format name and version, SHA-256 and size of the weights, and every
+                        setting needed to rebuild the model: features, normalisation statistics,
+                        tokenizer, model config, training provenance
+
+A directory is written under a temporary name and renamed into place, so a reader sees either
+the old checkpoint or the new one, never a mixture (see :func:`atomic_directory`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from asr.errors import CheckpointError
+from asr.features import FeatureConfig, Normalizer
+from asr.network import CTCModel, ModelConfig
+from asr.text import CharTokenizer
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "asr-ctc-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "model.json"
+_HASH_BLOCK_BYTES = 1 << 20
+
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything a checkpoint holds, rebuilt."""
+
+    model: CTCModel
+    features: FeatureConfig
+    normalizer: Normalizer
+    tokenizer: CharTokenizer
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_HASH_BLOCK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a temporary directory that replaces ``target`` once the block succeeds.
+
+    The old ``target`` is first renamed to ``<target>.old`` and removed after the new one is in
+    place; :func:`resolve_checkpoint_dir` falls back to ``.old`` if a crash falls in between.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        old = target.with_name(target.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp, target)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def resolve_checkpoint_dir(path: PathLike) -> Path:
+    """The checkpoint directory for ``path`` (the directory or either of its two files)."""
+    path = Path(path)
+    if path.is_file() and path.name in (WEIGHTS_FILE, METADATA_FILE):
+        return path.parent
+    if not path.exists():
+        old = path.with_name(path.name + ".old")
+        if old.is_dir():
+            logger.warning("%s is missing; using %s left by an interrupted save", path, old)
+            return old
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a checkpoint (expected a directory holding {METADATA_FILE})")
+    return path
+
+
+def save_checkpoint(
+    directory: PathLike,
+    model: CTCModel,
+    features: FeatureConfig,
+    normalizer: Normalizer,
+    tokenizer: CharTokenizer,
+    provenance: dict[str, Any] | None = None,
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Write ``model`` and its settings to ``directory`` atomically.
+
+    ``extra_files`` (name -> bytes) are written into the same directory in the same atomic
+    step; the trainer uses it for its resumption state.
+    """
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / WEIGHTS_FILE))
+        metadata = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "weights": {
+                "file": WEIGHTS_FILE,
+                "sha256": sha256_of(tmp / WEIGHTS_FILE),
+                "bytes": (tmp / WEIGHTS_FILE).stat().st_size,
+            },
+            "model": model.config.to_dict(),
+            "features": features.to_dict(),
+            "normalizer": normalizer.to_dict(),
+            "tokenizer": tokenizer.to_dict(),
+            "provenance": provenance or {},
+        }
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
+    return directory
+
+
+def read_metadata(directory: PathLike) -> dict[str, Any]:
+    """The parsed, format-checked ``model.json`` of a checkpoint directory."""
+    directory = resolve_checkpoint_dir(directory)
+    meta_path = directory / METADATA_FILE
+    if not meta_path.is_file():
+        raise CheckpointError(f"{directory}: not a checkpoint ({METADATA_FILE} is missing)")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{meta_path}: not valid JSON ({exc}); the file is truncated or corrupt") from exc
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{meta_path}: not a checkpoint of this toolkit (format is not {FORMAT_NAME!r})")
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path}: checkpoint format version {version!r} is not supported "
+            f"(this toolkit reads version {FORMAT_VERSION})"
+        )
+    return metadata
+
+
+def _build(cls, data: Any, what: str, meta_path: Path):
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{meta_path}: invalid {what} settings ({exc})") from exc
+
+
+def load_checkpoint(path: PathLike) -> Checkpoint:
+    """Rebuild a model from a checkpoint directory, verifying it first.
+
+    Raises:
+        CheckpointError: the directory is missing, the JSON is corrupt or of another format or
+            version, the weights are truncated, edited or do not fit the model config.
+    """
+    directory = resolve_checkpoint_dir(path)
+    metadata = read_metadata(directory)
+    meta_path = directory / METADATA_FILE
+    weights_info = metadata.get("weights", {})
+    weights_path = directory / str(weights_info.get("file", WEIGHTS_FILE))
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: weights file is missing")
+    size = weights_path.stat().st_size
+    if size != weights_info.get("bytes"):
+        raise CheckpointError(
+            f"{weights_path}: weights are {size} bytes, the checkpoint says {weights_info.get('bytes')}; "
+            "the file is truncated or was replaced"
+        )
+    if sha256_of(weights_path) != weights_info.get("sha256"):
+        raise CheckpointError(f"{weights_path}: SHA-256 does not match {METADATA_FILE}; the weights were edited or corrupted")
+    config = _build(ModelConfig, metadata.get("model"), "model", meta_path)
+    features = _build(FeatureConfig, metadata.get("features"), "feature", meta_path)
+    try:
+        normalizer = Normalizer.from_dict(metadata["normalizer"])
+        tokenizer = CharTokenizer.from_dict(metadata["tokenizer"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{meta_path}: invalid normaliser or tokenizer ({exc})") from exc
+    if len(normalizer.mean) != features.n_mels or tokenizer.vocab_size != config.vocab_size:
+        raise CheckpointError(f"{meta_path}: normaliser, tokenizer and model sizes disagree")
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights_path}: not a valid safetensors file ({exc})") from exc
+    model = CTCModel(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{weights_path}: weights do not fit the model config ({exc})") from exc
+    model.eval()
+    return Checkpoint(model, features, normalizer, tokenizer, metadata.get("provenance", {}))

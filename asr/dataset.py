@@ -1,0 +1,170 @@
+"""Training data held in memory as features, and duration-bucketed batches.
+
+Features are computed once, up front, for every speed-perturbation factor, so an epoch costs
+only the network's own compute. Utterances whose audio cannot be read, and utterances too short
+for their transcript under CTC, are skipped, counted and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import torch
+from tqdm import tqdm
+
+from asr.audio import load_audio
+from asr.augment import speed_perturb
+from asr.errors import AudioError
+from asr.features import FeatureExtractor
+from asr.manifest import Utterance
+from asr.text import CharTokenizer, normalize_text
+
+logger = logging.getLogger(__name__)
+
+
+def ctc_min_frames(tokens: Sequence[int]) -> int:
+    """Fewest CTC frames that can emit ``tokens``: one per token plus a blank between repeats."""
+    repeats = sum(1 for a, b in zip(tokens, tokens[1:]) if a == b)
+    return len(tokens) + repeats
+
+
+@dataclass
+class LoadReport:
+    """What happened to each utterance of a manifest while loading."""
+
+    loaded: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    too_short: list[str] = field(default_factory=list)
+    empty_text: list[str] = field(default_factory=list)
+
+    def log(self, name: str) -> None:
+        logger.info(
+            "%s: %d utterances loaded; skipped %d unreadable, %d too short for their transcript, "
+            "%d with empty text",
+            name, self.loaded, len(self.unreadable), len(self.too_short), len(self.empty_text),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Example:
+    """One utterance ready for training: features per speed factor and token ids."""
+
+    id: str
+    features: tuple[torch.Tensor, ...]  # one (T_frames, n_mels) tensor per speed factor
+    tokens: torch.Tensor  # (L,) int64
+    text: str
+
+
+class FeatureDataset:
+    """A manifest's utterances as in-memory features, ready for batching."""
+
+    def __init__(
+        self,
+        utterances: Iterable[Utterance],
+        extractor: FeatureExtractor,
+        tokenizer: CharTokenizer,
+        stack_frames: int,
+        speed_factors: Sequence[float] = (1.0,),
+        name: str = "data",
+        progress: bool = True,
+    ) -> None:
+        self.speed_factors = tuple(speed_factors)
+        self.examples: list[Example] = []
+        self.report = LoadReport()
+        rate = extractor.config.sample_rate
+        utterances = list(utterances)
+        for utt in tqdm(utterances, desc=f"features {name}", disable=not progress, leave=False):
+            text = normalize_text(utt.text)
+            if not text:
+                self.report.empty_text.append(utt.id)
+                continue
+            try:
+                waveform = load_audio(utt.audio, rate, min_samples=extractor.config.window_samples)
+            except AudioError as exc:
+                logger.warning("skipping %s: %s", utt.id, exc)
+                self.report.unreadable.append(utt.id)
+                continue
+            tokens = tokenizer.encode(text)
+            feats = tuple(extractor(speed_perturb(waveform, f, rate)) for f in self.speed_factors)
+            if min(f.shape[0] for f in feats) // stack_frames < ctc_min_frames(tokens):
+                self.report.too_short.append(utt.id)
+                continue
+            self.examples.append(Example(utt.id, feats, torch.tensor(tokens, dtype=torch.long), text))
+        self.report.loaded = len(self.examples)
+        self.report.log(name)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def num_frames(self, index: int) -> int:
+        """Frames of example ``index`` at the unperturbed speed (used for bucketing)."""
+        return self.examples[index].features[self.speed_factors.index(1.0) if 1.0 in self.speed_factors else 0].shape[0]
+
+
+@dataclass(frozen=True)
+class Batch:
+    features: torch.Tensor  # (N, T, n_mels), zero padded
+    lengths: torch.Tensor  # (N,)
+    tokens: torch.Tensor  # (N, L), zero padded
+    token_lengths: torch.Tensor  # (N,)
+    ids: tuple[str, ...]
+    texts: tuple[str, ...]
+
+
+def collate(examples: Sequence[Example], speed_choices: Sequence[int]) -> Batch:
+    """Pad examples into a batch, taking features at speed index ``speed_choices[i]``."""
+    feats = [ex.features[choice] for ex, choice in zip(examples, speed_choices)]
+    lengths = torch.tensor([f.shape[0] for f in feats])
+    token_lengths = torch.tensor([len(ex.tokens) for ex in examples])
+    return Batch(
+        features=torch.nn.utils.rnn.pad_sequence(feats, batch_first=True),
+        lengths=lengths,
+        tokens=torch.nn.utils.rnn.pad_sequence([ex.tokens for ex in examples], batch_first=True),
+        token_lengths=token_lengths,
+        ids=tuple(ex.id for ex in examples),
+        texts=tuple(ex.text for ex in examples),
+    )
+
+
+def bucket_batches(
+    frames: Sequence[int],
+    max_batch_frames: int,
+    seed: int,
+    epoch: int,
+    shuffle: bool = True,
+    jitter: float = 0.1,
+) -> list[list[int]]:
+    """Group example indices into batches of similar length.
+
+    Examples are sorted by length (randomly jittered by up to ``jitter`` of their length so
+    batches differ between epochs), cut into batches whose padded size ``len(batch) * longest``
+    stays within ``max_batch_frames``, and the batch order is shuffled. The result depends only
+    on ``(frames, max_batch_frames, seed, epoch)``, which is what makes resumption exact: the
+    sampler's position is just the index of the next batch.
+
+    Returns:
+        A list of batches, each a list of example indices.
+    """
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    lengths = torch.tensor(frames, dtype=torch.float64)
+    if shuffle:
+        lengths = lengths * (1 + jitter * torch.rand(len(frames), generator=generator, dtype=torch.float64))
+    order = torch.argsort(lengths).tolist()
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in order:
+        longest_if_added = max(longest, frames[index])
+        if current and longest_if_added * (len(current) + 1) > max_batch_frames:
+            batches.append(current)
+            current, longest_if_added = [], frames[index]
+        current.append(index)
+        longest = longest_if_added
+    if current:
+        batches.append(current)
+    if shuffle:
+        permutation = torch.randperm(len(batches), generator=generator).tolist()
+        batches = [batches[i] for i in permutation]
+    return batches

@@ -1,0 +1,95 @@
+"""Greedy CTC decoding: best token per frame, repeats merged, blanks removed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from asr.text import WORD_DELIMITER, CharTokenizer
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    """A decoded word: its text, first and last output frame, and mean token probability."""
+
+    word: str
+    start_frame: int
+    end_frame: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A decoded utterance."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    token_frames: tuple[int, ...]  # output frame at which each token was emitted
+    words: tuple[WordSpan, ...]
+    score: float  # sum of the chosen frames' log-probabilities
+
+
+def greedy_path(log_probs: torch.Tensor) -> tuple[list[int], list[int], list[float]]:
+    """Collapse the best path of ``(T, V)`` log-probabilities.
+
+    Returns:
+        Token ids, the frame where each was first emitted, and its log-probability there.
+    """
+    best_logp, best = log_probs.max(dim=-1)  # (T,), (T,)
+    ids, frames, logps = [], [], []
+    previous = 0
+    for frame, (token, logp) in enumerate(zip(best.tolist(), best_logp.tolist())):
+        if token != previous and token != 0:
+            ids.append(token)
+            frames.append(frame)
+            logps.append(logp)
+        previous = token
+    return ids, frames, logps
+
+
+def words_from_tokens(
+    ids: list[int], frames: list[int], logps: list[float], tokenizer: CharTokenizer
+) -> tuple[WordSpan, ...]:
+    """Group emitted tokens into words at the word delimiter."""
+    delimiter = tokenizer.tokens.index(WORD_DELIMITER)
+    words: list[WordSpan] = []
+    chars: list[tuple[str, int, float]] = []
+
+    def close() -> None:
+        if chars:
+            mean_logp = sum(c[2] for c in chars) / len(chars)
+            words.append(
+                WordSpan("".join(c[0] for c in chars), chars[0][1], chars[-1][1], float(torch.tensor(mean_logp).exp()))
+            )
+            chars.clear()
+
+    for token, frame, logp in zip(ids, frames, logps):
+        if token == delimiter:
+            close()
+        else:
+            chars.append((tokenizer.tokens[token], frame, logp))
+    close()
+    return tuple(words)
+
+
+def greedy_decode(log_probs: torch.Tensor, tokenizer: CharTokenizer) -> Hypothesis:
+    """Decode one utterance's ``(T, V)`` log-probabilities (already cut to its length)."""
+    if log_probs.dim() != 2:
+        raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
+    ids, frames, logps = greedy_path(log_probs)
+    words = words_from_tokens(ids, frames, logps, tokenizer)
+    return Hypothesis(
+        text=" ".join(w.word for w in words),
+        token_ids=tuple(ids),
+        token_frames=tuple(frames),
+        words=words,
+        score=float(log_probs.max(dim=-1).values.sum()),
+    )
+
+
+def greedy_decode_batch(
+    log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: CharTokenizer
+) -> list[Hypothesis]:
+    """Decode ``(N, T, V)`` log-probabilities with valid ``(N,)`` lengths."""
+    return [greedy_decode(lp[:n], tokenizer) for lp, n in zip(log_probs, lengths.tolist())]

@@ -1,0 +1,111 @@
+"""Scoring a model on a manifest: WER, CER and per-utterance reports.
+
+The report folder gets, in the manner of icefall's decode scripts:
+
+- ``recogs.jsonl``: one line per utterance, ``{"id", "ref", "hyp"}``;
+- ``errors.txt``: every utterance's reference and hypothesis aligned word by word (jiwer);
+- ``wer-summary.txt`` and ``summary.json``: the totals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Optional, Union
+
+import jiwer
+from tqdm import tqdm
+
+from asr.api import Model, load_model
+from asr.errors import AudioError
+from asr.manifest import read_manifest
+from asr.metrics import error_rates
+from asr.text import normalize_text
+
+logger = logging.getLogger(__name__)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def evaluate(
+    model: Union[str, os.PathLike, Model, None],
+    manifest: Union[str, os.PathLike],
+    report_dir: Optional[Union[str, os.PathLike]] = None,
+    decoder: str = "greedy",
+    progress: bool = True,
+) -> dict:
+    """Transcribe every utterance of ``manifest`` and score it against its normalised text.
+
+    Utterances whose audio cannot be read are logged, listed under ``"failed"`` and left out
+    of the scores.
+
+    Returns:
+        ``{"wer", "cer", "utterances", "words", "substitutions", "deletions", "insertions",
+        "failed", "audio_seconds", "decode_seconds"}``.
+    """
+    if not isinstance(model, Model):
+        model = load_model(model)
+    utterances = read_manifest(manifest)
+    records, failed = [], []
+    audio_seconds = decode_seconds = 0.0
+    for utt in tqdm(utterances, desc="evaluate", disable=not progress, leave=False):
+        try:
+            start = time.perf_counter()
+            transcript = model.transcribe(utt.audio, decoder=decoder)
+            decode_seconds += time.perf_counter() - start
+        except AudioError as exc:
+            logger.error("%s: %s", utt.id, exc)
+            failed.append({"id": utt.id, "error": str(exc)})
+            continue
+        audio_seconds += transcript.duration
+        records.append({"id": utt.id, "ref": normalize_text(utt.text), "hyp": transcript.text})
+    if not records:
+        raise AudioError(f"{manifest}: no utterance could be transcribed")
+    rates = error_rates([r["ref"] for r in records], [r["hyp"] for r in records])
+    summary = {
+        "model": model.name,
+        "manifest": str(manifest),
+        "decoder": decoder,
+        "wer": rates.wer,
+        "cer": rates.cer,
+        "utterances": len(records),
+        "words": rates.words,
+        "substitutions": rates.substitutions,
+        "deletions": rates.deletions,
+        "insertions": rates.insertions,
+        "failed": failed,
+        "audio_seconds": round(audio_seconds, 3),
+        "decode_seconds": round(decode_seconds, 3),
+    }
+    if report_dir is not None:
+        write_report(Path(report_dir), records, summary)
+    return summary
+
+
+def write_report(report_dir: Path, records: list[dict], summary: dict) -> None:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(report_dir / "recogs.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    scored = [r for r in records if r["ref"]]
+    alignment = jiwer.process_words([r["ref"] for r in scored], [r["hyp"] for r in scored])
+    aligned = jiwer.visualize_alignment(alignment, show_measures=False)
+    # jiwer numbers the sentences; put the utterance ids back in front of each block.
+    blocks = aligned.strip().split("\n\n")
+    _write_atomic(
+        report_dir / "errors.txt",
+        "".join(f"{r['id']}\n{block.strip()}\n\n" for r, block in zip(scored, blocks)),
+    )
+    _write_atomic(
+        report_dir / "wer-summary.txt",
+        f"%WER {100 * summary['wer']:.2f} [ {summary['substitutions']} sub, {summary['deletions']} del, "
+        f"{summary['insertions']} ins / {summary['words']} words ]\n"
+        f"%CER {100 * summary['cer']:.2f}\n"
+        f"utterances {summary['utterances']}, failed {len(summary['failed'])}\n",
+    )
+    _write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -1,0 +1,144 @@
+"""The acoustic model: frame stacking, a multi-layer LSTM and a linear CTC head.
+
+Shapes, batch first throughout:
+
+- features ``(N, T, F)`` with ``F = n_mels``, at 100 frames per second;
+- after stacking ``S`` frames: ``(N, T // S, S * F)``;
+- LSTM output ``(N, T // S, D * H)`` with ``D = 2`` if bidirectional else 1;
+- log-probabilities ``(N, T // S, V)`` over ``V`` tokens, blank at index 0.
+
+Frame stacking (low-frame-rate stacking, as in Google's CTC systems) looks at no frame beyond
+the ``S`` it stacks, so the streaming model's look-ahead is at most ``S - 1`` frames; a
+trailing partial stack is dropped, as a stream would hold it back until complete.
+
+The bidirectional layers run each direction as its own ``nn.LSTM``; the backward one reads
+every sequence reversed within its own length, so padding never enters the backward state and
+no packing is needed (packing made training three times slower on CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+"""``(h, c)``, each ``(num_layers, N, hidden_size)``: the unidirectional model's state."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Size and shape of the acoustic model.
+
+    Defaults give about 4.6 M parameters (18 MB in float32), small enough to ship in the
+    package and to train from scratch on a few hours of speech on a CPU.
+    """
+
+    n_mels: int = 80
+    vocab_size: int = 29
+    # 4 stacked 10 ms frames = 40 ms per output frame: fast enough for characters (speech runs
+    # at about 15 characters a second; CTC needs at most one frame per character plus blanks
+    # between repeats).
+    stack_frames: int = 4
+    hidden_size: int = 256
+    num_layers: int = 3
+    bidirectional: bool = True
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("n_mels", "vocab_size", "stack_frames", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output frames for input lengths ``(N,)``."""
+        return torch.div(lengths, self.stack_frames, rounding_mode="floor")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of ``x`` ``(N, T, C)`` within its length; padding stays put."""
+    steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # (1, T)
+    last = (lengths - 1).unsqueeze(1)  # (N, 1)
+    index = torch.where(steps <= last, last - steps, steps)  # (N, T)
+    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+
+
+class CTCModel(nn.Module):
+    """Frame stacking -> LSTM stack -> linear CTC head. See the module docstring for shapes."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        input_size = config.n_mels * config.stack_frames
+        self.forward_layers = nn.ModuleList()
+        self.backward_layers = nn.ModuleList()
+        for layer in range(config.num_layers):
+            layer_input = input_size if layer == 0 else config.hidden_size * config.num_directions
+            self.forward_layers.append(nn.LSTM(layer_input, config.hidden_size, batch_first=True))
+            if config.bidirectional:
+                self.backward_layers.append(nn.LSTM(layer_input, config.hidden_size, batch_first=True))
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size * config.num_directions, config.vocab_size)
+
+    def stack(self, features: torch.Tensor) -> torch.Tensor:
+        """``(N, T, F)`` -> ``(N, T // S, S * F)``, dropping a trailing partial stack."""
+        n, t, f = features.shape
+        s = self.config.stack_frames
+        usable = (t // s) * s
+        return features[:, :usable].reshape(n, t // s, s * f)
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        lengths: torch.Tensor,
+        state: Optional[LSTMState] = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, Optional[LSTMState]]:
+        """Per-frame token log-probabilities.
+
+        Args:
+            features: ``(N, T, n_mels)`` normalised log-mel frames.
+            lengths: ``(N,)`` valid frames per utterance.
+            state: unidirectional only: ``(h, c)``, each ``(num_layers, N, hidden_size)``,
+                from the previous chunk, or None at the start of a stream. To carry state
+                exactly, feed chunks whose length is a multiple of ``stack_frames``.
+
+        Returns:
+            ``log_probs`` ``(N, T // S, vocab_size)``, ``out_lengths`` ``(N,)`` and the new
+            state (None for the bidirectional model). State is taken at each sequence's last
+            frame only when all ``lengths`` are equal to ``T``; streams feed one utterance each.
+        """
+        if features.dim() != 3 or features.size(-1) != self.config.n_mels:
+            raise ValueError(
+                f"features must be (N, T, {self.config.n_mels}), got {tuple(features.shape)}"
+            )
+        if state is not None and self.config.bidirectional:
+            raise ValueError("the bidirectional model takes no state")
+        out_lengths = self.config.output_lengths(lengths)
+        x = self.stack(features)  # (N, T', S * F)
+        new_h, new_c = [], []
+        for layer, forward_lstm in enumerate(self.forward_layers):
+            if layer > 0:
+                x = self.dropout(x)
+            layer_state = None if state is None else (state[0][layer : layer + 1], state[1][layer : layer + 1])
+            fwd, (h, c) = forward_lstm(x, layer_state)  # (N, T', H)
+            new_h.append(h)
+            new_c.append(c)
+            if self.config.bidirectional:
+                bwd, _ = self.backward_layers[layer](reverse_padded(x, out_lengths))
+                x = torch.cat([fwd, reverse_padded(bwd, out_lengths)], dim=-1)  # (N, T', 2H)
+            else:
+                x = fwd
+        log_probs = self.head(self.dropout(x)).log_softmax(dim=-1)  # (N, T', V)
+        new_state = None if self.config.bidirectional else (torch.cat(new_h), torch.cat(new_c))
+        return log_probs, out_lengths, new_state

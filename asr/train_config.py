@@ -1,0 +1,96 @@
+"""Training configuration: a TOML file mapped onto these frozen dataclasses.
+
+Example (``recipes/speechocean762/conf/bilstm.toml``)::
+
+    exp_dir = "exp/bilstm"
+    [data]
+    train_manifest = "data/train.jsonl"
+    valid_manifest = "data/valid.jsonl"
+    stats = "data/stats.json"
+    [model]
+    hidden_size = 256
+    [optim]
+    peak_lr = 1.5e-3
+
+Relative paths are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asr.augment import SpecAugmentConfig
+from asr.config import load_toml
+from asr.errors import ConfigError
+from asr.features import FeatureConfig
+from asr.network import ModelConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_manifest: str
+    valid_manifest: str
+    # JSON with the global feature mean and std ("mean", "std"), from the training set.
+    stats: str
+    # Credit for the training data, copied into the checkpoint (licences such as CC BY ask it).
+    attribution: str = ""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with linear warm-up, then cosine decay to ``min_lr_ratio * peak_lr``."""
+
+    peak_lr: float = 1.5e-3
+    weight_decay: float = 1e-2
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.05
+    # LSTMs with CTC produce rare exploding gradients; clipping the global norm tames them.
+    clip_grad_norm: float = 5.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: DataConfig
+    exp_dir: str = "exp"
+    epochs: int = 40
+    # Padded frames per batch (longest utterance x batch size): ~100 s of audio.
+    max_batch_frames: int = 10_000
+    seed: int = 1234
+    # Speeds applied to training audio, one chosen at random per utterance and epoch.
+    speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)
+    num_threads: int = 1
+    # Also save a resumable checkpoint every this many steps inside an epoch (0: only at ends).
+    checkpoint_every_steps: int = 200
+    log_every_steps: int = 10
+    model: ModelConfig = field(default_factory=ModelConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        if 1.0 not in self.speed_factors:
+            raise ConfigError("speed_factors must include 1.0")
+        if self.epochs < 1 or self.max_batch_frames < 1:
+            raise ConfigError("epochs and max_batch_frames must be positive")
+
+    def resolve_paths(self, base: Path) -> "TrainConfig":
+        """Make the data and experiment paths absolute, relative to ``base``."""
+
+        def absolute(p: str) -> str:
+            return str((base / p).resolve()) if p else p
+
+        data = dataclasses.replace(
+            self.data,
+            train_manifest=absolute(self.data.train_manifest),
+            valid_manifest=absolute(self.data.valid_manifest),
+            stats=absolute(self.data.stats),
+        )
+        return dataclasses.replace(self, data=data, exp_dir=absolute(self.exp_dir))
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a training config; relative paths in it are resolved against its folder."""
+    path = Path(path)
+    return load_toml(TrainConfig, path).resolve_paths(path.resolve().parent)

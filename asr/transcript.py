@@ -1,0 +1,41 @@
+"""The result of transcribing one piece of audio."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float  # seconds
+    end: float  # seconds
+    confidence: float  # 0..1
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    duration: float  # seconds of audio
+    words: tuple[Word, ...] = ()
+    segments: tuple[Segment, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """The JSON form written by ``asr transcribe --output-format json``."""
+        return {
+            "text": self.text,
+            "duration": round(self.duration, 3),
+            "words": [asdict(w) for w in self.words],
+            "segments": [
+                {"text": s.text, "start": s.start, "end": s.end, "words": [asdict(w) for w in s.words]}
+                for s in self.segments
+            ],
+        }

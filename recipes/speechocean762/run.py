@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""speechocean762 recipe: numbered, resumable stages from raw corpus to evaluated model.
+
+Stages (each leaves ``data/.stage-N.done`` or ``exp/.../.stage-N.done`` when it finishes and is
+skipped afterwards unless ``--force``):
+
+  0  prepare    JSONL manifests: train (minus held-out validation speakers), valid, test, and
+                timit_sample (eval only)
+  1  synthesize flite speech of the training transcripts (4 voices), added to the training set
+  2  stats      global log-mel mean and std over the real training audio
+  3  train      train conf/bilstm.toml (resumes on its own after an interruption)
+  4  evaluate   greedy WER/CER of the best checkpoint on speechocean762 test and timit_sample
+
+Usage: python recipes/speechocean762/run.py --stage 0 --stop-stage 4 [--data-root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from asr.audio import audio_duration, load_audio
+from asr.evaluate import evaluate
+from asr.features import FeatureConfig, LogMel, StatsAccumulator
+from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.train import train
+from asr.train_config import load_train_config
+
+logger = logging.getLogger("recipe")
+
+RECIPE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = RECIPE_DIR.parents[1]
+DATA_DIR = RECIPE_DIR / "data"
+CONFIG = RECIPE_DIR / "conf" / "bilstm.toml"
+# Train speakers held out for validation (checkpoint selection), about 4% of the set.
+VALID_SPEAKERS = 5
+SPLIT_SEED = 762
+FLITE_VOICES = ("kal16", "awb", "rms", "slt")
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("ASR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def read_tsv(tsv: Path) -> list[Utterance]:
+    with open(tsv, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [
+        Utterance(
+            audio=(tsv.parent / row["path"]).resolve(),
+            text=row["transcript"],
+            id=Path(row["path"]).with_suffix("").as_posix().replace("/", "-"),
+            duration=audio_duration(tsv.parent / row["path"]),
+            speaker=row["speaker"],
+        )
+        for row in rows
+    ]
+
+
+def stage_prepare(data_root: Path) -> None:
+    corpus = data_root / "speechocean762"
+    train_all = read_tsv(corpus / "train.tsv")
+    speakers = sorted({u.speaker for u in train_all})
+    valid_speakers = set(random.Random(SPLIT_SEED).sample(speakers, VALID_SPEAKERS))
+    write_manifest(DATA_DIR / "train.jsonl", [u for u in train_all if u.speaker not in valid_speakers])
+    write_manifest(DATA_DIR / "valid.jsonl", [u for u in train_all if u.speaker in valid_speakers])
+    write_manifest(DATA_DIR / "test.jsonl", read_tsv(corpus / "test.tsv"))
+    timit = data_root / "timit_sample" / "test.tsv"
+    if timit.is_file():
+        write_manifest(DATA_DIR / "timit.jsonl", read_tsv(timit))
+
+
+def stage_synthesize() -> None:
+    if shutil.which("flite") is None:
+        raise SystemExit("stage 1 needs flite: apt-get install flite")
+    out_dir = DATA_DIR / "synth"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    synth = []
+    for i, utt in enumerate(read_manifest(DATA_DIR / "train.jsonl")):
+        voice = FLITE_VOICES[i % len(FLITE_VOICES)]
+        wav = out_dir / f"{utt.id}-{voice}.wav"
+        if not wav.exists():
+            tmp = wav.with_suffix(".tmp.wav")
+            subprocess.run(["flite", "-voice", voice, "-t", utt.text.lower(), "-o", str(tmp)], check=True)
+            os.replace(tmp, wav)
+        synth.append(Utterance(wav.resolve(), utt.text, f"{utt.id}-{voice}", audio_duration(wav), f"flite-{voice}"))
+    write_manifest(DATA_DIR / "train_synth.jsonl", synth)
+    write_manifest(DATA_DIR / "train_all.jsonl", read_manifest(DATA_DIR / "train.jsonl") + synth)
+
+
+def stage_stats() -> None:
+    config = FeatureConfig()
+    logmel = LogMel(config)
+    stats = StatsAccumulator(config.n_mels)
+    for utt in read_manifest(DATA_DIR / "train.jsonl"):
+        stats.add(logmel(__import__("torch").from_numpy(load_audio(utt.audio, config.sample_rate))))
+    (DATA_DIR / "stats.json").write_text(json.dumps(stats.result().to_dict()) + "\n")
+    logger.info("feature statistics over %d frames written to %s", stats.count, DATA_DIR / "stats.json")
+
+
+def stage_train() -> None:
+    config = load_train_config(CONFIG)
+    train(config, resume=(Path(config.exp_dir) / "last").exists())
+
+
+def stage_evaluate() -> None:
+    exp_dir = Path(load_train_config(CONFIG).exp_dir)
+    for name in ("test", "timit"):
+        manifest = DATA_DIR / f"{name}.jsonl"
+        if manifest.is_file():
+            summary = evaluate(exp_dir / "best", manifest, report_dir=exp_dir / f"eval-{name}")
+            logger.info("%s: WER %.2f%% CER %.2f%%", name, 100 * summary["wer"], 100 * summary["cer"])
+
+
+STAGES = {0: "prepare", 1: "synthesize", 2: "stats", 3: "train", 4: "evaluate"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", type=int, default=0, help="first stage to run")
+    parser.add_argument("--stop-stage", type=int, default=max(STAGES), help="last stage to run")
+    parser.add_argument("--data-root", type=Path, default=default_data_root(), help="the shared data folder")
+    parser.add_argument("--force", action="store_true", help="rerun stages already marked done")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    actions = {
+        0: lambda: stage_prepare(args.data_root),
+        1: stage_synthesize,
+        2: stage_stats,
+        3: stage_train,
+        4: stage_evaluate,
+    }
+    for stage in range(args.stage, args.stop_stage + 1):
+        marker = DATA_DIR / f".stage-{stage}-{STAGES[stage]}.done"
+        if marker.exists() and not args.force:
+            logger.info("stage %d (%s) already done; skipping", stage, STAGES[stage])
+            continue
+        logger.info("stage %d: %s", stage, STAGES[stage])
+        actions[stage]()
+        marker.touch()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
