@@ -11,7 +11,6 @@ import logging
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -80,14 +79,19 @@ class Model:
         hypothesis = self.decode(self.log_probs(waveform), decoder)
         step = self.seconds_per_output_frame
         words = tuple(
-            Word(w.word, round(w.start_frame * step, 3), round(min(duration, (w.end_frame + 1) * step), 3), round(w.confidence, 4))
+            Word(
+                w.word,
+                round(w.start_frame * step, 3),
+                round(min(duration, (w.end_frame + 1) * step), 3),
+                round(w.confidence, 4),
+            )
             for w in hypothesis.words
         )
         segments = (Segment(hypothesis.text, 0.0, round(duration, 3), words),) if words else ()
         return Transcript(text=hypothesis.text, duration=duration, words=words, segments=segments)
 
 
-def load_model(path: Optional[Union[str, os.PathLike]] = None) -> Model:
+def load_model(path: str | os.PathLike | None = None) -> Model:
     """Load a checkpoint directory, or a bundled model by name (None: ``"default"``).
 
     Raises:

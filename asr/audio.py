@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import soundfile
@@ -23,7 +22,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 """The rate every model in the toolkit consumes, in Hz."""
 
-AudioInput = Union[str, os.PathLike, np.ndarray, torch.Tensor]
+AudioInput = str | os.PathLike | np.ndarray | torch.Tensor
 
 
 def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
@@ -63,17 +62,14 @@ def _validate(waveform: np.ndarray, name: str, min_samples: int) -> np.ndarray:
         raise AudioError(f"{name}: audio is empty")
     if waveform.size < min_samples:
         raise AudioError(
-            f"{name}: audio is {waveform.size} samples long, shorter than one feature frame "
-            f"({min_samples} samples)"
+            f"{name}: audio is {waveform.size} samples long, shorter than one feature frame ({min_samples} samples)"
         )
     if not np.isfinite(waveform).all():
         raise AudioError(f"{name}: audio contains NaN or infinite samples")
     return waveform
 
 
-def load_audio(
-    audio: AudioInput, sample_rate: int = SAMPLE_RATE, min_samples: int = 1
-) -> np.ndarray:
+def load_audio(audio: AudioInput, sample_rate: int = SAMPLE_RATE, min_samples: int = 1) -> np.ndarray:
     """Load audio as a mono float32 waveform at ``sample_rate``.
 
     Args:
@@ -104,7 +100,7 @@ def load_audio(
     return _validate(waveform, str(path), min_samples)
 
 
-def audio_duration(path: Union[str, os.PathLike]) -> float:
+def audio_duration(path: str | os.PathLike) -> float:
     """Duration of an audio file in seconds, read from its header only.
 
     Raises:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -42,7 +42,9 @@ class BenchResult:
         )
 
 
-def bench_transcribe(model: Model, paths: Sequence[Path], threads: int = 1, decoder: str = "greedy", repeats: int = 1) -> BenchResult:
+def bench_transcribe(
+    model: Model, paths: Sequence[Path], threads: int = 1, decoder: str = "greedy", repeats: int = 1
+) -> BenchResult:
     """Time ``model.transcribe`` over ``paths`` after one warm-up call.
 
     Audio is read before timing so that disk and decoder-library speed do not count; the timed

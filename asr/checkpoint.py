@@ -20,11 +20,11 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -41,7 +41,7 @@ WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "model.json"
 _HASH_BLOCK_BYTES = 1 << 20
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,9 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
             "the file is truncated or was replaced"
         )
     if sha256_of(weights_path) != weights_info.get("sha256"):
-        raise CheckpointError(f"{weights_path}: SHA-256 does not match {METADATA_FILE}; the weights were edited or corrupted")
+        raise CheckpointError(
+            f"{weights_path}: SHA-256 does not match {METADATA_FILE}; the weights were edited or corrupted"
+        )
     config = _build(ModelConfig, metadata.get("model"), "model", meta_path)
     features = _build(FeatureConfig, metadata.get("features"), "feature", meta_path)
     try:

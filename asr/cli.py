@@ -7,8 +7,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -89,7 +89,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         paths += [u.audio for u in read_manifest(args.manifest)]
     if not paths:
         raise ASRError("give audio files or --manifest to benchmark")
-    result = bench_transcribe(load_model(args.model), paths, threads=args.threads, decoder=args.decoder, repeats=args.repeats)
+    result = bench_transcribe(
+        load_model(args.model), paths, threads=args.threads, decoder=args.decoder, repeats=args.repeats
+    )
     print(result.report())
     return EXIT_OK
 

@@ -8,8 +8,8 @@ for their transcript under CTC, are skipped, counted and logged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import torch
 from tqdm import tqdm

@@ -88,8 +88,6 @@ def greedy_decode(log_probs: torch.Tensor, tokenizer: CharTokenizer) -> Hypothes
     )
 
 
-def greedy_decode_batch(
-    log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: CharTokenizer
-) -> list[Hypothesis]:
+def greedy_decode_batch(log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: CharTokenizer) -> list[Hypothesis]:
     """Decode ``(N, T, V)`` log-probabilities with valid ``(N,)`` lengths."""
     return [greedy_decode(lp[:n], tokenizer) for lp, n in zip(log_probs, lengths.tolist())]

@@ -14,7 +14,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Optional, Union
 
 import jiwer
 from tqdm import tqdm
@@ -35,9 +34,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def evaluate(
-    model: Union[str, os.PathLike, Model, None],
-    manifest: Union[str, os.PathLike],
-    report_dir: Optional[Union[str, os.PathLike]] = None,
+    model: str | os.PathLike | Model | None,
+    manifest: str | os.PathLike,
+    report_dir: str | os.PathLike | None = None,
     decoder: str = "greedy",
     progress: bool = True,
 ) -> dict:

@@ -101,14 +101,14 @@ class Normalizer:
         return (feats - mean) / std
 
     @classmethod
-    def identity(cls, n_mels: int) -> "Normalizer":
+    def identity(cls, n_mels: int) -> Normalizer:
         return cls(mean=(0.0,) * n_mels, std=(1.0,) * n_mels)
 
     def to_dict(self) -> dict:
         return {"mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Normalizer":
+    def from_dict(cls, data: dict) -> Normalizer:
         return cls(mean=tuple(float(x) for x in data["mean"]), std=tuple(float(x) for x in data["std"]))
 
 

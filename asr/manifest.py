@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Union
 
 from asr.errors import ManifestError
 
@@ -20,10 +20,10 @@ class Utterance:
     audio: Path
     text: str
     id: str
-    duration: Optional[float] = None
-    speaker: Optional[str] = None
+    duration: float | None = None
+    speaker: str | None = None
 
-    def to_json(self, relative_to: Optional[Path] = None) -> str:
+    def to_json(self, relative_to: Path | None = None) -> str:
         audio = self.audio
         if relative_to is not None:
             audio = Path(os.path.relpath(audio, relative_to))
@@ -35,7 +35,7 @@ class Utterance:
         return json.dumps(record, ensure_ascii=False)
 
 
-def read_manifest(path: Union[str, os.PathLike]) -> list[Utterance]:
+def read_manifest(path: str | os.PathLike) -> list[Utterance]:
     """Read every utterance of a manifest.
 
     Raises:
@@ -73,7 +73,7 @@ def read_manifest(path: Union[str, os.PathLike]) -> list[Utterance]:
     return utterances
 
 
-def write_manifest(path: Union[str, os.PathLike], utterances: Iterable[Utterance]) -> None:
+def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> None:
     """Write utterances atomically, with audio paths relative to the manifest's folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

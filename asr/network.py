@@ -19,7 +19,6 @@ no packing is needed (packing made training three times slower on CPU).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 import torch
 from torch import nn
@@ -102,8 +101,8 @@ class CTCModel(nn.Module):
         self,
         features: torch.Tensor,
         lengths: torch.Tensor,
-        state: Optional[LSTMState] = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, Optional[LSTMState]]:
+        state: LSTMState | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, LSTMState | None]:
         """Per-frame token log-probabilities.
 
         Args:
@@ -119,9 +118,7 @@ class CTCModel(nn.Module):
             frame only when all ``lengths`` are equal to ``T``; streams feed one utterance each.
         """
         if features.dim() != 3 or features.size(-1) != self.config.n_mels:
-            raise ValueError(
-                f"features must be (N, T, {self.config.n_mels}), got {tuple(features.shape)}"
-            )
+            raise ValueError(f"features must be (N, T, {self.config.n_mels}), got {tuple(features.shape)}")
         if state is not None and self.config.bidirectional:
             raise ValueError("the bidirectional model takes no state")
         out_lengths = self.config.output_lengths(lengths)

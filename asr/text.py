@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 BLANK = "<blk>"
 WORD_DELIMITER = "|"
@@ -95,9 +95,7 @@ def normalize_text(text: str) -> str:
     for symbol, words in _SYMBOLS.items():
         text = text.replace(symbol, words)
     text = _ORDINAL_RE.sub(lambda m: " " + _ordinal(number_to_words(int(m.group(1)))) + " ", text)
-    text = _DECIMAL_RE.sub(
-        lambda m: f" {number_to_words(int(m.group(1)))} POINT {_digits(m.group(2))} ", text
-    )
+    text = _DECIMAL_RE.sub(lambda m: f" {number_to_words(int(m.group(1)))} POINT {_digits(m.group(2))} ", text)
     text = _GROUPED_RE.sub(lambda m: " " + number_to_words(int(m.group(0).replace(",", ""))) + " ", text)
     text = _INTEGER_RE.sub(lambda m: " " + number_to_words(int(m.group(0))) + " ", text)
     text = _NOT_ALLOWED_RE.sub(" ", text)
@@ -157,7 +155,7 @@ class CharTokenizer:
         return {"type": "char", "tokens": list(self.tokens)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CharTokenizer":
+    def from_dict(cls, data: dict) -> CharTokenizer:
         if data.get("type") != "char":
             raise ValueError(f"unknown tokenizer type {data.get('type')!r}")
         return cls(tokens=tuple(data["tokens"]))

@@ -169,7 +169,6 @@ class Trainer:
         config, progress = self.config, self.progress
         batches = bucket_batches(self.frames, config.max_batch_frames, config.seed, progress.epoch)
         self.model.train()
-        total_loss, total_utts = 0.0, 0
         bar = tqdm(
             batches[progress.batch_in_epoch :], desc=f"epoch {progress.epoch + 1}/{config.epochs}",
             disable=not self.progress_bars, leave=False,
@@ -189,8 +188,8 @@ class Trainer:
             self.optimizer.step()
             progress.step += 1
             progress.batch_in_epoch += 1
-            total_loss += loss.item()
-            total_utts += int(utts)
+            progress.epoch_loss_sum += loss.item()
+            progress.epoch_utterances += int(utts)
             if progress.step % config.log_every_steps == 0:
                 self.writer.add_scalar("train/loss", loss.item() / int(utts), progress.step)
                 self.writer.add_scalar("train/lr", lr, progress.step)
@@ -198,7 +197,7 @@ class Trainer:
             bar.set_postfix(loss=f"{loss.item() / int(utts):.3f}", lr=f"{lr:.2e}")
             if config.checkpoint_every_steps and progress.step % config.checkpoint_every_steps == 0:
                 self.save("last")
-        return total_loss / max(1, total_utts)
+        return progress.epoch_loss_sum / max(1, progress.epoch_utterances)
 
     def run(self) -> TrainingProgress:
         config, progress = self.config, self.progress
@@ -218,7 +217,8 @@ class Trainer:
             if improved:
                 progress.best_valid_wer = metrics["wer"]
             progress.epoch += 1
-            progress.batch_in_epoch = 0
+            progress.batch_in_epoch = progress.epoch_utterances = 0
+            progress.epoch_loss_sum = 0.0
             if improved:
                 self.save("best")
             self.save("last")

@@ -75,7 +75,7 @@ class TrainConfig:
         if self.epochs < 1 or self.max_batch_frames < 1:
             raise ConfigError("epochs and max_batch_frames must be positive")
 
-    def resolve_paths(self, base: Path) -> "TrainConfig":
+    def resolve_paths(self, base: Path) -> TrainConfig:
         """Make the data and experiment paths absolute, relative to ``base``."""
 
         def absolute(p: str) -> str:

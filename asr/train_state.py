@@ -30,6 +30,8 @@ class TrainingProgress:
     batch_in_epoch: int = 0  # batches of this epoch already done: the sampler's position
     step: int = 0  # optimizer steps done overall
     best_valid_wer: float = float("inf")
+    epoch_loss_sum: float = 0.0  # summed training loss of this epoch's batches so far
+    epoch_utterances: int = 0  # utterances of this epoch's batches so far
     history: list[dict] = field(default_factory=list)  # one row of metrics per finished epoch
 
 

@@ -50,7 +50,9 @@ def tone_sequence(freqs: list[float], seconds_each: float = 0.15, rate: int = SA
 def speechlike() -> np.ndarray:
     """Two seconds of seeded noise shaped by moving tones: nonstationary, speech-length audio."""
     rng = np.random.default_rng(0)
-    return (tone_sequence([200, 450, 0, 900, 1500, 300, 0, 2500] * 2, 0.125) + 0.01 * rng.standard_normal(32000)).astype(np.float32)
+    return (
+        tone_sequence([200, 450, 0, 900, 1500, 300, 0, 2500] * 2, 0.125) + 0.01 * rng.standard_normal(32000)
+    ).astype(np.float32)
 
 
 @pytest.fixture

@@ -6,12 +6,18 @@ from asr.text import BLANK, CharTokenizer, normalize_text, number_to_words
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        ("She had your dark suit in greasy wash water all year.", "SHE HAD YOUR DARK SUIT IN GREASY WASH WATER ALL YEAR"),
+        (
+            "She had your dark suit in greasy wash water all year.",
+            "SHE HAD YOUR DARK SUIT IN GREASY WASH WATER ALL YEAR",
+        ),
         ("Don't ask me to carry an oily rag like that.", "DON'T ASK ME TO CARRY AN OILY RAG LIKE THAT"),
         ("  'Quoted,'  he   said -- twice!  ", "QUOTED HE SAID TWICE"),
         ("O\u2019Brien\u2019s caf\u00e9", "O'BRIEN'S CAFE"),
         ("the 21st of 3 rooms", "THE TWENTY FIRST OF THREE ROOMS"),
-        ("1,250 items at 3.5 or 42% off", "ONE THOUSAND TWO HUNDRED FIFTY ITEMS AT THREE POINT FIVE OR FORTY TWO PERCENT OFF"),
+        (
+            "1,250 items at 3.5 or 42% off",
+            "ONE THOUSAND TWO HUNDRED FIFTY ITEMS AT THREE POINT FIVE OR FORTY TWO PERCENT OFF",
+        ),
         ("rock & roll", "ROCK AND ROLL"),
         ("well-known", "WELL KNOWN"),
         ("", ""),

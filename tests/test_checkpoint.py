@@ -1,0 +1,106 @@
+import json
+import pickle
+
+import pytest
+import torch
+
+from asr.checkpoint import METADATA_FILE, WEIGHTS_FILE, load_checkpoint, save_checkpoint
+from asr.errors import CheckpointError
+
+
+def outputs(model, feats):
+    return model(feats, torch.tensor([feats.shape[1]]))[0]
+
+
+def test_save_then_load_gives_identical_outputs(tiny_checkpoint):
+    loaded = load_checkpoint(tiny_checkpoint)
+    again = load_checkpoint(tiny_checkpoint / METADATA_FILE)
+    feats = torch.randn(1, 40, 80)
+    torch.testing.assert_close(outputs(loaded.model, feats), outputs(again.model, feats), rtol=0, atol=0)
+    assert loaded.provenance == {"note": "test"}
+    assert loaded.tokenizer.tokens[0] == "<blk>"
+
+
+def test_resave_round_trip_is_exact(tiny_checkpoint, tmp_path):
+    first = load_checkpoint(tiny_checkpoint)
+    save_checkpoint(tmp_path / "copy", first.model, first.features, first.normalizer, first.tokenizer)
+    second = load_checkpoint(tmp_path / "copy")
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_overwrite_is_atomic_and_leaves_no_temporaries(tiny_checkpoint):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    save_checkpoint(tiny_checkpoint, ckpt.model, ckpt.features, ckpt.normalizer, ckpt.tokenizer, {"n": 2})
+    assert load_checkpoint(tiny_checkpoint).provenance == {"n": 2}
+    assert sorted(p.name for p in tiny_checkpoint.parent.iterdir()) == ["tiny"]
+
+
+def test_truncated_weights_are_refused(tiny_checkpoint):
+    weights = tiny_checkpoint / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(tiny_checkpoint)
+
+
+def test_edited_weights_are_refused(tiny_checkpoint):
+    weights = tiny_checkpoint / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256 does not match"):
+        load_checkpoint(tiny_checkpoint)
+
+
+def test_corrupt_json_is_refused(tiny_checkpoint):
+    meta = tiny_checkpoint / METADATA_FILE
+    meta.write_text(meta.read_text()[:50])
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_checkpoint(tiny_checkpoint)
+
+
+def test_foreign_and_future_formats_are_refused(tiny_checkpoint):
+    meta_path = tiny_checkpoint / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(CheckpointError, match="version 99 is not supported"):
+        load_checkpoint(tiny_checkpoint)
+    meta_path.write_text(json.dumps({"architectures": ["SomethingElse"]}))
+    with pytest.raises(CheckpointError, match="not a checkpoint of this toolkit"):
+        load_checkpoint(tiny_checkpoint)
+
+
+def test_a_pickle_is_never_loaded(tiny_checkpoint, tmp_path):
+    """A pickle posing as the weights (with a matching hash) is rejected, not unpickled."""
+    marker = tmp_path / "unpickled"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    weights = tiny_checkpoint / WEIGHTS_FILE
+    weights.write_bytes(pickle.dumps(Exploit()))
+    meta_path = tiny_checkpoint / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    import hashlib
+
+    meta["weights"]["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    meta["weights"]["bytes"] = weights.stat().st_size
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="not a valid safetensors file"):
+        load_checkpoint(tiny_checkpoint)
+    assert not marker.exists()
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tiny_checkpoint):
+    meta_path = tiny_checkpoint / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["model"]["hidden_size"] = 32
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="do not fit the model config"):
+        load_checkpoint(tiny_checkpoint)
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match="nowhere: no such checkpoint"):
+        load_checkpoint(tmp_path / "nowhere")

@@ -1,0 +1,45 @@
+import pytest
+
+from asr.errors import ManifestError
+from asr.manifest import Utterance, read_manifest, write_manifest
+
+
+def test_relative_audio_is_relative_to_the_manifest(tmp_path):
+    (tmp_path / "sub").mkdir()
+    manifest = tmp_path / "sub" / "m.jsonl"
+    manifest.write_text(
+        '{"audio": "a.wav", "text": "HI", "duration": 1.5, "speaker": "s1"}\n\n{"audio": "/abs/b.wav", "text": "YO", "id": "b"}\n'
+    )
+    first, second = read_manifest(manifest)
+    assert first.audio == tmp_path / "sub" / "a.wav"
+    assert first.id == "m-1" and first.duration == 1.5 and first.speaker == "s1"
+    assert str(second.audio) == "/abs/b.wav" and second.id == "b"
+
+
+def test_write_then_read_round_trips(tmp_path):
+    utts = [Utterance(tmp_path / "audio" / "x.flac", "HELLO", "x", 2.0, "spk")]
+    write_manifest(tmp_path / "data" / "m.jsonl", utts)
+    assert '"audio": "../audio/x.flac"' in (tmp_path / "data" / "m.jsonl").read_text()
+    assert read_manifest(tmp_path / "data" / "m.jsonl") == [
+        Utterance((tmp_path / "data" / "../audio/x.flac"), "HELLO", "x", 2.0, "spk")
+    ]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('["a"]', "expected a JSON object"),
+        ('{"audio": "a.wav"}', "needs string fields 'audio' and 'text'"),
+    ],
+)
+def test_malformed_lines_name_file_and_line(tmp_path, line, message):
+    manifest = tmp_path / "bad.jsonl"
+    manifest.write_text('{"audio": "a.wav", "text": "OK"}\n' + line + "\n")
+    with pytest.raises(ManifestError, match=rf"bad.jsonl:2: {message}"):
+        read_manifest(manifest)
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ManifestError, match="no such manifest"):
+        read_manifest(tmp_path / "none.jsonl")

@@ -1,0 +1,180 @@
+"""Training: the loop learns, skips bad data, and resumes exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+import asr.train
+from asr.audio import SAMPLE_RATE
+from asr.augment import SpecAugmentConfig
+from asr.checkpoint import load_checkpoint
+from asr.config import load_toml
+from asr.dataset import bucket_batches, ctc_min_frames
+from asr.errors import ConfigError
+from asr.features import FeatureConfig, LogMel, StatsAccumulator
+from asr.manifest import Utterance, write_manifest
+from asr.network import ModelConfig
+from asr.train import learning_rate, train
+from asr.train_config import DataConfig, OptimConfig, TrainConfig, load_train_config
+from tests.conftest import tone_sequence
+
+# Each letter is a tone: a task an LSTM learns in a few dozen steps.
+LETTER_HZ = {"A": 300.0, "B": 700.0, "C": 1200.0, "D": 2000.0}
+WORDS = ["AB", "CAD", "BAD", "DAB", "CAB", "ADD", "BC", "DC"]
+
+
+def word_audio(text: str) -> np.ndarray:
+    freqs = []
+    for word in text.split():
+        freqs += [LETTER_HZ[c] for c in word] + [0.0]
+    return tone_sequence(freqs, seconds_each=0.12)
+
+
+@pytest.fixture
+def toy_corpus(tmp_path):
+    return make_toy_corpus(tmp_path)
+
+
+def make_toy_corpus(tmp_path):
+    """A manifest of tone 'speech', plus one unreadable file and one too short for its text."""
+    audio_dir = tmp_path / "audio"
+    audio_dir.mkdir()
+    utts = []
+    for i in range(24):
+        text = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(1 + i % 3))
+        path = audio_dir / f"u{i}.wav"
+        soundfile.write(str(path), word_audio(text), SAMPLE_RATE)
+        utts.append(Utterance(path, text, f"u{i}"))
+    bad = audio_dir / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wav")
+    short = audio_dir / "short.wav"
+    soundfile.write(str(short), np.zeros(SAMPLE_RATE // 10, dtype=np.float32), SAMPLE_RATE)
+    write_manifest(
+        tmp_path / "train.jsonl", utts + [Utterance(bad, "AB", "bad"), Utterance(short, "ABCD ABCD", "short")]
+    )
+    write_manifest(tmp_path / "valid.jsonl", utts[:6])
+    logmel, stats = LogMel(FeatureConfig()), StatsAccumulator(FeatureConfig().n_mels)
+    for utt in utts:
+        stats.add(logmel(torch.from_numpy(word_audio(utt.text))))
+    (tmp_path / "stats.json").write_text(json.dumps(stats.result().to_dict()))
+    return tmp_path
+
+
+def toy_config(root, **overrides) -> TrainConfig:
+    config = TrainConfig(
+        data=DataConfig(str(root / "train.jsonl"), str(root / "valid.jsonl"), str(root / "stats.json"), "toy"),
+        exp_dir=str(root / "exp"),
+        epochs=2,
+        max_batch_frames=400,
+        speed_factors=(0.9, 1.0),
+        checkpoint_every_steps=0,
+        model=ModelConfig(hidden_size=64, num_layers=2, dropout=0.0),
+        # Masks as wide as the tones would erase them: keep them narrow.
+        specaugment=SpecAugmentConfig(freq_mask_width=2, time_mask_width=4),
+        optim=OptimConfig(peak_lr=1e-2, warmup_steps=4),
+    )
+    return dataclasses.replace(config, **overrides)
+
+
+def test_bad_and_short_utterances_are_skipped_and_counted(toy_corpus, caplog):
+    caplog.set_level(logging.INFO)
+    data = asr.train.build_data(toy_config(toy_corpus), progress_bars=False)
+    assert len(data.train) == 24
+    assert data.train.report.unreadable == ["bad"]
+    assert data.train.report.too_short == ["short"]
+    assert "skipped 1 unreadable, 1 too short" in caplog.text
+
+
+def test_training_learns_and_writes_checkpoints(toy_corpus):
+    progress = train(toy_config(toy_corpus, epochs=15), progress_bars=False)
+    losses = [row["train_loss"] for row in progress.history]
+    assert losses[-1] < 0.5 * losses[0]
+    assert progress.history[-1]["valid_cer"] < 0.2
+    exp = toy_corpus / "exp"
+    best = load_checkpoint(exp / "best")
+    assert best.provenance["attribution"] == "toy"
+    assert (exp / "last" / "trainer.json").is_file()
+    assert list((exp / "tensorboard").iterdir())
+
+
+def test_resumption_is_exact(toy_corpus, monkeypatch):
+    straight = train(toy_config(toy_corpus, exp_dir=str(toy_corpus / "a")), progress_bars=False)
+
+    class Interrupted(Exception):
+        pass
+
+    original_save = asr.train.Trainer.save
+
+    def save_then_die(self, name):
+        original_save(self, name)
+        if self.progress.step == 3:
+            raise Interrupted
+
+    config = toy_config(toy_corpus, exp_dir=str(toy_corpus / "b"), checkpoint_every_steps=3)
+    monkeypatch.setattr(asr.train.Trainer, "save", save_then_die)
+    with pytest.raises(Interrupted):
+        train(config, progress_bars=False)
+    monkeypatch.setattr(asr.train.Trainer, "save", original_save)
+    with pytest.raises(ConfigError, match="pass --resume"):
+        train(config, progress_bars=False)
+    resumed = train(config, resume=True, progress_bars=False)
+
+    assert resumed.step == straight.step
+    assert resumed.history == straight.history
+    a = load_checkpoint(toy_corpus / "a" / "last").model.state_dict()
+    b = load_checkpoint(toy_corpus / "b" / "last").model.state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_learning_rate_warms_up_then_decays():
+    config = TrainConfig(
+        data=DataConfig("t", "v", "s"), optim=OptimConfig(peak_lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    )
+    rates = [learning_rate(step, 100, config) for step in range(100)]
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert rates[-1] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_buckets_cover_every_example_once_and_respect_the_budget():
+    frames = [int(x) for x in np.random.default_rng(0).integers(100, 900, size=200)]
+    batches = bucket_batches(frames, 3000, seed=1, epoch=0)
+    assert sorted(i for b in batches for i in b) == list(range(200))
+    assert all(len(b) * max(frames[i] for i in b) <= 3000 or len(b) == 1 for b in batches)
+    assert batches == bucket_batches(frames, 3000, seed=1, epoch=0)
+    assert batches != bucket_batches(frames, 3000, seed=1, epoch=1)
+
+
+def test_ctc_min_frames_counts_repeats():
+    assert ctc_min_frames([1, 2, 3]) == 3
+    assert ctc_min_frames([5, 5, 5]) == 5
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('epochs = 3\nlearning_rat = 1\n[data]\ntrain_manifest = "t"\nvalid_manifest = "v"\nstats = "s"\n')
+    with pytest.raises(ConfigError, match="unknown key.*learning_rat"):
+        load_toml(TrainConfig, path)
+    path.write_text('epochs = "many"\n[data]\ntrain_manifest = "t"\nvalid_manifest = "v"\nstats = "s"\n')
+    with pytest.raises(ConfigError, match="epochs: expected int"):
+        load_train_config(path)
+
+
+def test_config_paths_are_relative_to_the_file(tmp_path):
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "c.toml"
+    path.write_text(
+        'exp_dir = "../exp"\n[data]\ntrain_manifest = "t.jsonl"\nvalid_manifest = "v"\nstats = "s"\n[model]\nhidden_size = 8\n'
+    )
+    config = load_train_config(path)
+    assert config.exp_dir == str(tmp_path / "exp")
+    assert config.data.train_manifest == str(tmp_path / "conf" / "t.jsonl")
+    assert config.model.hidden_size == 8
