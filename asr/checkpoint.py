@@ -74,6 +74,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
+        _apply_umask(tmp)
         old = target.with_name(target.name + ".old")
         if old.exists():
             shutil.rmtree(old)
@@ -85,6 +86,15 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _apply_umask(directory: Path) -> None:
+    """Give ``directory`` and its files the usual permissions (mkdtemp and safetensors use 0700/0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
+    for path in directory.iterdir():
+        os.chmod(path, 0o666 & ~umask)
 
 
 def resolve_checkpoint_dir(path: PathLike) -> Path:

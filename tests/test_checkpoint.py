@@ -104,3 +104,10 @@ def test_weights_that_do_not_fit_the_config_are_refused(tiny_checkpoint):
 def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(CheckpointError, match="nowhere: no such checkpoint"):
         load_checkpoint(tmp_path / "nowhere")
+
+
+def test_checkpoint_is_readable_by_others(tiny_checkpoint):
+    """Bundled models are installed for every user: no owner-only files."""
+    assert tiny_checkpoint.stat().st_mode & 0o005 == 0o005
+    for path in tiny_checkpoint.iterdir():
+        assert path.stat().st_mode & 0o004

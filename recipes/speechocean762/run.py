@@ -10,6 +10,7 @@ skipped afterwards unless ``--force``):
   2  stats      global log-mel mean and std over the real training audio
   3  train      train conf/bilstm.toml (resumes on its own after an interruption)
   4  evaluate   greedy WER/CER of the best checkpoint on speechocean762 test and timit_sample
+  5  bundle     copy the best checkpoint into the package as the default model (asr/models/default)
 
 Usage: python recipes/speechocean762/run.py --stage 0 --stop-stage 4 [--data-root DIR]
 """
@@ -27,7 +28,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from asr.audio import audio_duration, load_audio
+from asr.checkpoint import load_checkpoint, save_checkpoint
 from asr.evaluate import evaluate
 from asr.features import FeatureConfig, LogMel, StatsAccumulator
 from asr.manifest import Utterance, read_manifest, write_manifest
@@ -101,7 +105,7 @@ def stage_stats() -> None:
     logmel = LogMel(config)
     stats = StatsAccumulator(config.n_mels)
     for utt in read_manifest(DATA_DIR / "train.jsonl"):
-        stats.add(logmel(__import__("torch").from_numpy(load_audio(utt.audio, config.sample_rate))))
+        stats.add(logmel(torch.from_numpy(load_audio(utt.audio, config.sample_rate))))
     (DATA_DIR / "stats.json").write_text(json.dumps(stats.result().to_dict()) + "\n")
     logger.info("feature statistics over %d frames written to %s", stats.count, DATA_DIR / "stats.json")
 
@@ -120,7 +124,23 @@ def stage_evaluate() -> None:
             logger.info("%s: WER %.2f%% CER %.2f%%", name, 100 * summary["wer"], 100 * summary["cer"])
 
 
-STAGES = {0: "prepare", 1: "synthesize", 2: "stats", 3: "train", 4: "evaluate"}
+def stage_bundle() -> None:
+    best = load_checkpoint(Path(load_train_config(CONFIG).exp_dir) / "best")
+    provenance = dict(best.provenance)
+    provenance["recipe"] = "recipes/speechocean762 (conf/bilstm.toml)"
+    # The training config names paths on the machine that trained; keep only their file names.
+    config = provenance.pop("train_config", {})
+    provenance["train_config"] = {
+        **config,
+        "exp_dir": Path(config.get("exp_dir", "")).name,
+        "data": {k: Path(v).name if k != "attribution" else v for k, v in config.get("data", {}).items()},
+    }
+    target = REPO_ROOT / "asr" / "models" / "default"
+    save_checkpoint(target, best.model, best.features, best.normalizer, best.tokenizer, provenance)
+    logger.info("bundled %s into %s", Path(load_train_config(CONFIG).exp_dir) / "best", target)
+
+
+STAGES = {0: "prepare", 1: "synthesize", 2: "stats", 3: "train", 4: "evaluate", 5: "bundle"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         2: stage_stats,
         3: stage_train,
         4: stage_evaluate,
+        5: stage_bundle,
     }
     for stage in range(args.stage, args.stop_stage + 1):
         marker = DATA_DIR / f".stage-{stage}-{STAGES[stage]}.done"
