@@ -70,7 +70,10 @@ class FeatureDataset:
         name: str = "data",
         progress: bool = True,
     ) -> None:
+        if 1.0 not in speed_factors:
+            raise ValueError(f"speed_factors must include 1.0, got {tuple(speed_factors)}")
         self.speed_factors = tuple(speed_factors)
+        self.unperturbed = self.speed_factors.index(1.0)
         self.examples: list[Example] = []
         self.report = LoadReport()
         rate = extractor.config.sample_rate
@@ -100,7 +103,7 @@ class FeatureDataset:
 
     def num_frames(self, index: int) -> int:
         """Frames of example ``index`` at the unperturbed speed (used for bucketing)."""
-        return self.examples[index].features[self.speed_factors.index(1.0) if 1.0 in self.speed_factors else 0].shape[0]
+        return self.examples[index].features[self.unperturbed].shape[0]
 
 
 @dataclass(frozen=True)
