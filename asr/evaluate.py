@@ -91,15 +91,15 @@ def evaluate(
 def write_report(report_dir: Path, records: list[dict], summary: dict) -> None:
     report_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(report_dir / "recogs.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-    scored = [r for r in records if r["ref"]]
-    alignment = jiwer.process_words([r["ref"] for r in scored], [r["hyp"] for r in scored])
-    aligned = jiwer.visualize_alignment(alignment, show_measures=False)
-    # jiwer numbers the sentences; put the utterance ids back in front of each block.
-    blocks = aligned.strip().split("\n\n")
-    _write_atomic(
-        report_dir / "errors.txt",
-        "".join(f"{r['id']}\n{block.strip()}\n\n" for r, block in zip(scored, blocks)),
-    )
+    blocks = []
+    for record in records:
+        if not record["ref"]:
+            continue
+        aligned = jiwer.visualize_alignment(jiwer.process_words(record["ref"], record["hyp"]), show_measures=False)
+        # Drop jiwer's "=== SENTENCE 1 ===" header: the utterance id names the block instead.
+        body = "\n".join(line for line in aligned.strip().splitlines() if not line.startswith("=== SENTENCE"))
+        blocks.append(f"{record['id']}\n{body.strip()}\n\n")
+    _write_atomic(report_dir / "errors.txt", "".join(blocks))
     _write_atomic(
         report_dir / "wer-summary.txt",
         f"%WER {100 * summary['wer']:.2f} [ {summary['substitutions']} sub, {summary['deletions']} del, "

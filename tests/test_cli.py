@@ -75,7 +75,9 @@ def test_evaluate_writes_reports(tiny_checkpoint, audio_files, tmp_path, capsys)
     assert summary["failed"][0]["id"] == "c"
     assert (report / "wer-summary.txt").read_text().startswith("%WER")
     assert json.loads((report / "recogs.jsonl").read_text().splitlines()[0])["ref"] == "HELLO THERE"
-    assert (report / "errors.txt").read_text().startswith("g\n")
+    errors = (report / "errors.txt").read_text()
+    assert errors.startswith("g\nREF: ") and "HELLO THERE" in errors.splitlines()[1]
+    assert errors.splitlines()[2].startswith("HYP: ")
     assert "WER" in capsys.readouterr().out
 
 
