@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +63,6 @@ def tiny_checkpoint(tmp_path) -> Path:
     return save_checkpoint(
         tmp_path / "tiny", CTCModel(config), features, Normalizer.identity(features.n_mels), tokenizer, {"note": "test"}
     )
-
-
-def flite(text: str, out: Path, voice: str = "slt") -> Path:
-    if shutil.which("flite") is None:
-        pytest.skip("flite is not installed (apt-get install flite)")
-    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], check=True)
-    return out
 
 
 @pytest.fixture
