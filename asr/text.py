@@ -7,7 +7,7 @@ form of LibriSpeech's transcripts. The rules, in order:
    straight ones.
 2. ``&`` reads as ``and``, ``%`` as ``percent``, ``+`` as ``plus``, ``@`` as ``at``.
 3. Numbers are spelled out: ``42`` -> ``FORTY TWO``; ordinals ``1st``/``22nd`` -> ``FIRST``/
-   ``TWENTY SECOND``; decimals ``3.5`` -> ``THREE POINT FIVE``; digit groups ``1,000`` ->
+   ``TWENTY SECOND``; money ``$3.50`` -> ``THREE DOLLARS AND FIFTY CENTS``; decimals ``3.5`` -> ``THREE POINT FIVE``; digit groups ``1,000`` ->
    ``ONE THOUSAND``. Years are read as cardinals (``1990`` -> ``ONE THOUSAND NINE HUNDRED
    NINETY``), which is what LibriSpeech's own normalisation did for most book text.
 4. Hyphens, slashes and other punctuation separate words; apostrophes survive only inside a
@@ -42,6 +42,7 @@ _ORDINAL_EXCEPTIONS = {
 _SYMBOLS = {"&": " AND ", "%": " PERCENT ", "+": " PLUS ", "@": " AT "}
 _QUOTES = {"\u2018": "'", "\u2019": "'", "\u02bc": "'", "`": "'"}
 
+_MONEY_RE = re.compile(r"\$(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{2}))?\b")
 _ORDINAL_RE = re.compile(r"\b(\d+)(ST|ND|RD|TH)\b")
 _DECIMAL_RE = re.compile(r"\b(\d+)\.(\d+)\b")
 _GROUPED_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
@@ -81,6 +82,19 @@ def _ordinal(words: str) -> str:
     return f"{head} {last}".strip()
 
 
+def _plural(count: int, unit: str) -> str:
+    return f"{number_to_words(count)} {unit}{'' if count == 1 else 'S'}"
+
+
+def _money(match: re.Match) -> str:
+    dollars = int(match.group(1).replace(",", ""))
+    cents = int(match.group(2) or 0)
+    spoken = _plural(dollars, "DOLLAR")
+    if cents:
+        spoken += " AND " + _plural(cents, "CENT")
+    return f" {spoken} "
+
+
 def _digits(text: str) -> str:
     return " ".join(_ONES[int(d)] for d in text)
 
@@ -94,6 +108,7 @@ def normalize_text(text: str) -> str:
     text = text.upper()
     for symbol, words in _SYMBOLS.items():
         text = text.replace(symbol, words)
+    text = _MONEY_RE.sub(_money, text)
     text = _ORDINAL_RE.sub(lambda m: " " + _ordinal(number_to_words(int(m.group(1)))) + " ", text)
     text = _DECIMAL_RE.sub(lambda m: f" {number_to_words(int(m.group(1)))} POINT {_digits(m.group(2))} ", text)
     text = _GROUPED_RE.sub(lambda m: " " + number_to_words(int(m.group(0).replace(",", ""))) + " ", text)

@@ -19,6 +19,7 @@ from asr.text import BLANK, CharTokenizer, normalize_text, number_to_words
             "ONE THOUSAND TWO HUNDRED FIFTY ITEMS AT THREE POINT FIVE OR FORTY TWO PERCENT OFF",
         ),
         ("rock & roll", "ROCK AND ROLL"),
+        ("$3.50 or $1 or $1,200", "THREE DOLLARS AND FIFTY CENTS OR ONE DOLLAR OR ONE THOUSAND TWO HUNDRED DOLLARS"),
         ("well-known", "WELL KNOWN"),
         ("", ""),
     ],
