@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import torch
 
 from asr.errors import ASRError
+from asr.files import write_text_atomic
 
 logger = logging.getLogger("asr")
 
@@ -20,12 +20,6 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_ERROR = 2
 OUTPUT_FORMATS = ("txt", "json")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -46,7 +40,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         rendered = {"txt": transcript.text + "\n", "json": json.dumps(transcript.to_dict(), indent=2) + "\n"}
         if args.output_dir:
             for fmt in OUTPUT_FORMATS if args.output_format == "all" else (args.output_format,):
-                _write_atomic(Path(args.output_dir) / f"{Path(path).stem}.{fmt}", rendered[fmt])
+                write_text_atomic(Path(args.output_dir) / f"{Path(path).stem}.{fmt}", rendered[fmt])
         elif args.output_format == "json":
             sys.stdout.write(rendered["json"])
         else:

@@ -20,17 +20,12 @@ from tqdm import tqdm
 
 from asr.api import Model, load_model
 from asr.errors import AudioError
+from asr.files import write_text_atomic
 from asr.manifest import read_manifest
 from asr.metrics import error_rates
 from asr.text import normalize_text
 
 logger = logging.getLogger(__name__)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def evaluate(
@@ -90,7 +85,7 @@ def evaluate(
 
 def write_report(report_dir: Path, records: list[dict], summary: dict) -> None:
     report_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(report_dir / "recogs.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    write_text_atomic(report_dir / "recogs.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     blocks = []
     for record in records:
         if not record["ref"]:
@@ -99,12 +94,12 @@ def write_report(report_dir: Path, records: list[dict], summary: dict) -> None:
         # Drop jiwer's "=== SENTENCE 1 ===" header: the utterance id names the block instead.
         body = "\n".join(line for line in aligned.strip().splitlines() if not line.startswith("=== SENTENCE"))
         blocks.append(f"{record['id']}\n{body.strip()}\n\n")
-    _write_atomic(report_dir / "errors.txt", "".join(blocks))
-    _write_atomic(
+    write_text_atomic(report_dir / "errors.txt", "".join(blocks))
+    write_text_atomic(
         report_dir / "wer-summary.txt",
         f"%WER {100 * summary['wer']:.2f} [ {summary['substitutions']} sub, {summary['deletions']} del, "
         f"{summary['insertions']} ins / {summary['words']} words ]\n"
         f"%CER {100 * summary['cer']:.2f}\n"
         f"utterances {summary['utterances']}, failed {len(summary['failed'])}\n",
     )
-    _write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(report_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

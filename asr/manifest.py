@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.errors import ManifestError
+from asr.files import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,5 @@ def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> 
     """Write utterances atomically, with audio paths relative to the manifest's folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for utt in utterances:
-            f.write(utt.to_json(relative_to=path.parent.resolve()) + "\n")
-    os.replace(tmp, path)
+    base = path.parent.resolve()
+    write_text_atomic(path, "".join(utt.to_json(relative_to=base) + "\n" for utt in utterances))

@@ -80,10 +80,9 @@ def build_data(config: TrainConfig, progress_bars: bool = True) -> TrainingData:
     return TrainingData(train, valid, extractor, tokenizer)
 
 
-def compute_loss(model: CTCModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed CTC loss of a batch and its number of utterances."""
-    log_probs, out_lengths, _ = model(batch.features, batch.lengths)  # (N, T', V)
-    loss = torch.nn.functional.ctc_loss(
+def ctc_loss(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Summed CTC loss of ``(N, T', V)`` log-probabilities against the batch's tokens."""
+    return torch.nn.functional.ctc_loss(
         log_probs.transpose(0, 1),  # (T', N, V), as ctc_loss wants
         batch.tokens,
         out_lengths,
@@ -92,7 +91,12 @@ def compute_loss(model: CTCModel, batch: Batch) -> tuple[torch.Tensor, torch.Ten
         reduction="sum",
         zero_infinity=True,
     )
-    return loss, torch.tensor(len(batch.ids))
+
+
+def compute_loss(model: CTCModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed CTC loss of a batch and its number of utterances."""
+    log_probs, out_lengths, _ = model(batch.features, batch.lengths)  # (N, T', V)
+    return ctc_loss(log_probs, out_lengths, batch), torch.tensor(len(batch.ids))
 
 
 def validate(model: CTCModel, data: TrainingData, max_batch_frames: int) -> dict[str, float]:
@@ -104,9 +108,8 @@ def validate(model: CTCModel, data: TrainingData, max_batch_frames: int) -> dict
             [data.valid.num_frames(i) for i in range(len(data.valid))], max_batch_frames, 0, 0, shuffle=False
         ):
             batch = collate([data.valid.examples[i] for i in indices], [0] * len(indices))
-            loss, _ = compute_loss(model, batch)
-            total_loss += loss.item()
             log_probs, out_lengths, _ = model(batch.features, batch.lengths)
+            total_loss += ctc_loss(log_probs, out_lengths, batch).item()
             hyps += [h.text for h in greedy_decode_batch(log_probs, out_lengths, data.tokenizer)]
             refs += list(batch.texts)
     model.train()
