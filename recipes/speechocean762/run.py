@@ -125,7 +125,8 @@ def stage_evaluate() -> None:
 
 
 def stage_bundle() -> None:
-    best = load_checkpoint(Path(load_train_config(CONFIG).exp_dir) / "best")
+    best_dir = Path(load_train_config(CONFIG).exp_dir) / "best"
+    best = load_checkpoint(best_dir)
     provenance = dict(best.provenance)
     provenance["recipe"] = "recipes/speechocean762 (conf/bilstm.toml)"
     # The training config names paths on the machine that trained; keep only their file names.
@@ -137,7 +138,7 @@ def stage_bundle() -> None:
     }
     target = REPO_ROOT / "asr" / "models" / "default"
     save_checkpoint(target, best.model, best.features, best.normalizer, best.tokenizer, provenance)
-    logger.info("bundled %s into %s", Path(load_train_config(CONFIG).exp_dir) / "best", target)
+    logger.info("bundled %s into %s", best_dir, target)
 
 
 STAGES = {0: "prepare", 1: "synthesize", 2: "stats", 3: "train", 4: "evaluate", 5: "bundle"}
