@@ -1,4 +1,4 @@
-"""Training-time augmentation: speed perturbation and SpecAugment."""
+"""Training-time augmentation: speed perturbation, SpecAugment, and waveform degradations."""
 
 from __future__ import annotations
 
@@ -54,3 +54,56 @@ def speed_perturb(waveform: np.ndarray, factor: float, sample_rate: int) -> np.n
     if factor == 1.0:
         return waveform
     return resample(waveform, round(sample_rate * factor), sample_rate)
+
+
+# Waveform degradations. Each takes ``(T,)`` float32 audio and a NumPy generator and returns new
+# ``(T,)`` float32 audio; the recipes use them to make clean synthetic speech sound recorded.
+
+
+def colored_noise(num_samples: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """``(num_samples,)`` unit-power noise with a ``1 / f**exponent`` power spectrum.
+
+    ``exponent`` 0 is white, 1 pink, 2 brown noise.
+    """
+    spectrum = np.fft.rfft(rng.standard_normal(num_samples))
+    freqs = np.arange(len(spectrum), dtype=np.float64)
+    freqs[0] = 1.0  # leave the DC bin unscaled instead of dividing by zero
+    noise = np.fft.irfft(spectrum / freqs ** (exponent / 2), n=num_samples)
+    return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
+
+
+def add_noise(waveform: np.ndarray, snr_db: float, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """Add colored noise (see :func:`colored_noise`) at ``snr_db`` below the speech power."""
+    power = float(np.mean(waveform.astype(np.float64) ** 2))
+    noise = colored_noise(len(waveform), exponent, rng) * np.sqrt(power / 10 ** (snr_db / 10))
+    return (waveform + noise).astype(np.float32)
+
+
+def synthetic_rir(rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A room impulse response ``(L,)``: a direct path, then exponentially decaying noise.
+
+    ``rt60`` is the time in seconds for the reverberant tail to decay by 60 dB.
+    """
+    t = np.arange(int(rt60 * sample_rate)) / sample_rate
+    decay_60db = np.log(1000.0)  # amplitude falls by 10**3 = 60 dB over rt60
+    rir = rng.standard_normal(len(t)) * np.exp(-decay_60db * t / rt60)
+    rir[0] = np.abs(rir).max() * 4  # the direct path dominates the tail
+    return (rir / np.sqrt(np.sum(rir**2))).astype(np.float32)
+
+
+def reverberate(waveform: np.ndarray, rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Convolve with :func:`synthetic_rir`; the result keeps the input's length and peak level."""
+    rir = torch.from_numpy(synthetic_rir(rt60, sample_rate, rng))
+    wet = torchaudio.functional.fftconvolve(torch.from_numpy(waveform), rir)[: len(waveform)].numpy()
+    peak = np.abs(wet).max()
+    return (wet * (np.abs(waveform).max() / peak) if peak > 0 else wet).astype(np.float32)
+
+
+def band_limit(waveform: np.ndarray, sample_rate: int, narrow_rate: int = 8000) -> np.ndarray:
+    """Telephone-like audio: resample down to ``narrow_rate`` and back, keeping the length."""
+    narrow = resample(waveform, sample_rate, narrow_rate)
+    wide = resample(narrow, narrow_rate, sample_rate)
+    out = np.zeros_like(waveform)
+    n = min(len(out), len(wide))
+    out[:n] = wide[:n]
+    return out

@@ -152,6 +152,18 @@ class Trainer:
             self.data.tokenizer, self.provenance(), extra,
         )  # fmt: skip
 
+    def initialize_from(self, directory: str | Path) -> None:
+        """Start from the weights of the checkpoint in ``directory`` (same model configuration)."""
+        checkpoint = load_checkpoint(directory)
+        if checkpoint.model.config != self.config.model:
+            raise ConfigError(
+                f"init_from {directory}: its model {checkpoint.model.config} differs from the config's {self.config.model}"
+            )
+        if checkpoint.normalizer != self.data.extractor.normalizer:
+            logger.warning("init_from %s: its feature statistics differ from %s", directory, self.config.data.stats)
+        self.model.load_state_dict(checkpoint.model.state_dict())
+        logger.info("initialised the model from %s", directory)
+
     def resume(self) -> None:
         """Continue from ``<exp_dir>/last``: model, optimizer, RNG, epoch and batch position."""
         try:
@@ -243,6 +255,8 @@ def train(config: TrainConfig, resume: bool = False, progress_bars: bool = True)
         raise ConfigError(f"{exp_dir / 'last'} exists; pass --resume to continue it or choose another exp_dir")
     data = build_data(config, progress_bars)
     trainer = Trainer(config, data, progress_bars)
+    if config.init_from:
+        trainer.initialize_from(config.init_from)
     if resume:
         trainer.resume()
     return trainer.run()

@@ -64,6 +64,9 @@ class TrainConfig:
     # Also save a resumable checkpoint every this many steps inside an epoch (0: only at ends).
     checkpoint_every_steps: int = 200
     log_every_steps: int = 10
+    # A checkpoint directory whose weights start the model (fine-tuning or warm start); its model
+    # configuration must equal ``model``. Empty: random initialisation. Ignored when resuming.
+    init_from: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
@@ -87,7 +90,7 @@ class TrainConfig:
             valid_manifest=absolute(self.data.valid_manifest),
             stats=absolute(self.data.stats),
         )
-        return dataclasses.replace(self, data=data, exp_dir=absolute(self.exp_dir))
+        return dataclasses.replace(self, data=data, exp_dir=absolute(self.exp_dir), init_from=absolute(self.init_from))
 
 
 def load_train_config(path: str | Path) -> TrainConfig:

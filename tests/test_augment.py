@@ -2,7 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from asr.augment import SpecAugment, SpecAugmentConfig, speed_perturb
+from asr.audio import SAMPLE_RATE
+from asr.augment import (
+    SpecAugment,
+    SpecAugmentConfig,
+    add_noise,
+    band_limit,
+    colored_noise,
+    reverberate,
+    speed_perturb,
+    synthetic_rir,
+)
 
 
 @pytest.mark.parametrize("factor", [0.9, 1.1])
@@ -27,3 +37,60 @@ def test_specaugment_masks_each_utterance_independently():
     assert zero_bins.any()
     assert len({tuple(row.tolist()) for row in zero_bins}) > 1
     assert set(masked.unique().tolist()) <= {0.0, 1.0}
+
+
+def band_energy(waveform: np.ndarray, low_hz: float, high_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(waveform)) ** 2
+    freqs = np.fft.rfftfreq(len(waveform), 1 / SAMPLE_RATE)
+    return float(spectrum[(freqs >= low_hz) & (freqs < high_hz)].sum())
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 25.0])
+def test_noise_is_added_at_the_asked_snr(snr_db, speechlike):
+    rng = np.random.default_rng(0)
+    speech = speechlike
+    noisy = add_noise(speech, snr_db, exponent=1.0, rng=rng)
+    noise = noisy - speech
+    measured = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean(noise.astype(np.float64) ** 2))
+    assert abs(measured - snr_db) < 0.1
+
+
+def test_noise_color_follows_its_exponent():
+    rng = np.random.default_rng(0)
+    white, brown = colored_noise(SAMPLE_RATE, 0.0, rng), colored_noise(SAMPLE_RATE, 2.0, rng)
+    for noise in (white, brown):
+        assert abs(np.mean(noise.astype(np.float64) ** 2) - 1.0) < 1e-3
+    low_to_high = [band_energy(n, 50, 500) / band_energy(n, 4000, 8000) for n in (white, brown)]
+    # White noise has equal power per hertz, so the 450 Hz band holds ~1/9 of the 4 kHz band.
+    assert 0.05 < low_to_high[0] < 0.2
+    assert low_to_high[1] > 100
+
+
+def test_reverberation_keeps_length_and_peak_and_spreads_energy_in_time():
+    rng = np.random.default_rng(0)
+    click = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    click[100] = 0.5
+    wet = reverberate(click, rt60=0.4, sample_rate=SAMPLE_RATE, rng=rng)
+    assert wet.shape == click.shape and wet.dtype == np.float32
+    assert np.isclose(np.abs(wet).max(), 0.5)
+    tail = wet[100 + SAMPLE_RATE // 20 : 100 + SAMPLE_RATE // 10]  # 50-100 ms after the click
+    assert np.sqrt(np.mean(tail**2)) > 1e-3
+    assert np.abs(wet[100 + int(0.5 * SAMPLE_RATE) :]).max() < 1e-6  # FFT round-off only after the 0.4 s tail
+
+
+def test_rir_decays_by_about_60_db_over_rt60():
+    rir = synthetic_rir(0.5, SAMPLE_RATE, np.random.default_rng(0))
+    assert len(rir) == SAMPLE_RATE // 2
+    early = np.sqrt(np.mean(rir[1:800] ** 2))
+    late = np.sqrt(np.mean(rir[-800:] ** 2))
+    assert 40 < 20 * np.log10(early / late) < 70
+
+
+def test_band_limit_removes_energy_above_the_narrow_band():
+    rng = np.random.default_rng(0)
+    white = colored_noise(SAMPLE_RATE, 0.0, rng)
+    narrow = band_limit(white, SAMPLE_RATE)
+    assert narrow.shape == white.shape
+    # The resampler's transition band ends a little above 4 kHz; beyond it, -30 dB or more.
+    assert band_energy(narrow, 4500, 8000) < 1e-3 * band_energy(white, 4500, 8000)
+    assert band_energy(narrow, 300, 3000) > 0.9 * band_energy(white, 300, 3000)

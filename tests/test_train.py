@@ -178,3 +178,17 @@ def test_config_paths_are_relative_to_the_file(tmp_path):
     assert config.exp_dir == str(tmp_path / "exp")
     assert config.data.train_manifest == str(tmp_path / "conf" / "t.jsonl")
     assert config.model.hidden_size == 8
+
+
+def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
+    train(toy_config(toy_corpus, epochs=1), progress_bars=False)
+    source = load_checkpoint(toy_corpus / "exp" / "last").model.state_dict()
+    config = toy_config(toy_corpus, exp_dir=str(toy_corpus / "warm"), init_from=str(toy_corpus / "exp" / "last"))
+    data = asr.train.build_data(config, progress_bars=False)
+    trainer = asr.train.Trainer(config, data, progress_bars=False)
+    trainer.initialize_from(config.init_from)
+    for name, weight in trainer.model.state_dict().items():
+        assert torch.equal(weight, source[name]), name
+    other = dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_size=32))
+    with pytest.raises(ConfigError, match="differs"):
+        asr.train.Trainer(other, data, progress_bars=False).initialize_from(config.init_from)

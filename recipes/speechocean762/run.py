@@ -6,7 +6,8 @@ skipped afterwards unless ``--force``):
 
   0  prepare    JSONL manifests: train (minus held-out validation speakers), valid, test, and
                 timit_sample (eval only)
-  1  synthesize flite speech of the training transcripts (4 voices), added to the training set
+  1  synthesize speech of the training transcripts and of Gutenberg sentences with flite,
+                festival and espeak-ng voices (synthesize.py), added to the training set
   2  stats      global log-mel mean and std over the real training audio
   3  train      train conf/bilstm.toml (resumes on its own after an interruption)
   4  evaluate   greedy WER/CER of the best checkpoint on speechocean762 test and timit_sample
@@ -23,18 +24,25 @@ import json
 import logging
 import os
 import random
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
+from synthesize import (
+    APT_PACKAGES,
+    Synthesizer,
+    available_voices,
+    gutenberg_sentences,
+    synthesize_corpus,
+    write_sentences,
+)
 
 from asr.audio import audio_duration, load_audio
 from asr.checkpoint import load_checkpoint, save_checkpoint
 from asr.evaluate import evaluate
 from asr.features import FeatureConfig, LogMel, StatsAccumulator
 from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.text import normalize_text
 from asr.train import train
 from asr.train_config import load_train_config
 
@@ -47,7 +55,10 @@ CONFIG = RECIPE_DIR / "conf" / "bilstm.toml"
 # Train speakers held out for validation (checkpoint selection), about 4% of the set.
 VALID_SPEAKERS = 5
 SPLIT_SEED = 762
-FLITE_VOICES = ("kal16", "awb", "rms", "slt")
+# Synthetic speech: one rendition of each training transcript, plus this many book sentences.
+GUTENBERG_SENTENCES = 6000
+SYNTH_SEED = 2024
+SYNTH_WORKERS = 2
 
 
 def default_data_root() -> Path:
@@ -82,22 +93,28 @@ def stage_prepare(data_root: Path) -> None:
         write_manifest(DATA_DIR / "timit.jsonl", read_tsv(timit))
 
 
-def stage_synthesize() -> None:
-    if shutil.which("flite") is None:
-        raise SystemExit("stage 1 needs flite: apt-get install flite")
+def stage_synthesize(data_root: Path) -> None:
+    voices = available_voices()
+    if not voices:
+        raise SystemExit(f"stage 1 needs a speech engine: apt-get install {' '.join(APT_PACKAGES.values())}")
+    logger.info("synthesizing with %d voices", len(voices))
+    train = read_manifest(DATA_DIR / "train.jsonl")
+    sentences = gutenberg_sentences(data_root / "text" / "gutenberg", GUTENBERG_SENTENCES, SYNTH_SEED)
+    write_sentences(DATA_DIR / "gutenberg_sentences.txt", sentences)
     out_dir = DATA_DIR / "synth"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    synth = []
-    for i, utt in enumerate(read_manifest(DATA_DIR / "train.jsonl")):
-        voice = FLITE_VOICES[i % len(FLITE_VOICES)]
-        wav = out_dir / f"{utt.id}-{voice}.wav"
-        if not wav.exists():
-            tmp = wav.with_suffix(".tmp.wav")
-            subprocess.run(["flite", "-voice", voice, "-t", utt.text.lower(), "-o", str(tmp)], check=True)
-            os.replace(tmp, wav)
-        synth.append(Utterance(wav.resolve(), utt.text, f"{utt.id}-{voice}", audio_duration(wav), f"flite-{voice}"))
+    synth = synthesize_corpus(
+        [normalize_text(u.text) for u in train],
+        out_dir,
+        "transcript",
+        Synthesizer(tuple(voices), SYNTH_SEED),
+        SYNTH_WORKERS,
+    )
+    synth += synthesize_corpus(
+        sentences, out_dir, "gutenberg", Synthesizer(tuple(voices), SYNTH_SEED + 1), SYNTH_WORKERS
+    )
+    logger.info("%d synthetic utterances, %.1f hours", len(synth), sum(u.duration for u in synth) / 3600)
     write_manifest(DATA_DIR / "train_synth.jsonl", synth)
-    write_manifest(DATA_DIR / "train_all.jsonl", read_manifest(DATA_DIR / "train.jsonl") + synth)
+    write_manifest(DATA_DIR / "train_all.jsonl", train + synth)
 
 
 def stage_stats() -> None:
@@ -155,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     actions = {
         0: lambda: stage_prepare(args.data_root),
-        1: stage_synthesize,
+        1: lambda: stage_synthesize(args.data_root),
         2: stage_stats,
         3: stage_train,
         4: stage_evaluate,
