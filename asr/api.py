@@ -14,20 +14,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from asr.audio import AudioInput, load_audio
+from asr.alignment import align_words
+from asr.audio import AudioInput
+from asr.beam import BeamConfig, BeamDecoder
 from asr.checkpoint import Checkpoint, load_checkpoint
 from asr.decoding import Hypothesis, greedy_decode
-from asr.errors import CheckpointError
+from asr.errors import CheckpointError, ConfigError
 from asr.features import FeatureExtractor
-from asr.transcript import Segment, Transcript, Word
+from asr.longform import Piece, SplitConfig, pieces
+from asr.transcript import Alternative, Segment, Transcript, Word
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODELS = ("default",)
 """Models shipped inside the package, loadable by name."""
 
-DECODERS = ("greedy",)
+DECODERS = ("greedy", "beam")
 
 
 def bundled_model_path(name: str = "default") -> Path:
@@ -46,6 +50,7 @@ class Model:
         self.network = checkpoint.model.eval()
         self.tokenizer = checkpoint.tokenizer
         self.extractor = FeatureExtractor(checkpoint.features, checkpoint.normalizer)
+        self._beam_decoders: dict[BeamConfig, BeamDecoder] = {}
 
     @property
     def sample_rate(self) -> int:
@@ -63,32 +68,89 @@ class Model:
             log_probs, lengths, _ = self.network(feats, torch.tensor([feats.shape[1]]))
         return log_probs[0, : int(lengths[0])]
 
-    def decode(self, log_probs: torch.Tensor, decoder: str = "greedy") -> Hypothesis:
-        if decoder not in DECODERS:
-            raise ValueError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
-        return greedy_decode(log_probs, self.tokenizer)
+    def beam_decoder(self, config: BeamConfig) -> BeamDecoder:
+        """A beam decoder for ``config``, built once (loading an LM takes a while) and reused."""
+        if config not in self._beam_decoders:
+            self._beam_decoders[config] = BeamDecoder(config, self.tokenizer)
+        return self._beam_decoders[config]
 
-    def transcribe(self, audio: AudioInput, decoder: str = "greedy") -> Transcript:
+    def decode(
+        self, log_probs: torch.Tensor, decoder: str = "greedy", beam: BeamConfig | None = None
+    ) -> list[Hypothesis]:
+        """The hypotheses of ``(T, V)`` log-probabilities, best first (one for greedy)."""
+        if decoder not in DECODERS:
+            raise ConfigError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
+        if decoder == "greedy":
+            return [greedy_decode(log_probs, self.tokenizer)]
+        return self.beam_decoder(beam or BeamConfig()).decode(log_probs)
+
+    def transcribe(
+        self,
+        audio: AudioInput,
+        decoder: str = "greedy",
+        beam_size: int = BeamConfig.beam_size,
+        beam_threshold: float = BeamConfig.beam_threshold,
+        lm: str | os.PathLike | None = None,
+        lexicon: str | os.PathLike | None = None,
+        lm_weight: float = BeamConfig.lm_weight,
+        word_score: float = BeamConfig.word_score,
+        nbest: int = 1,
+        word_timestamps: bool = False,
+        max_segment_seconds: float = SplitConfig.max_seconds,
+        progress: bool = False,
+    ) -> Transcript:
         """Transcribe a file path or a ``(T,)`` float waveform at :attr:`sample_rate`.
+
+        Audio longer than ``max_segment_seconds`` is cut at quiet moments and decoded piece by
+        piece (see :mod:`asr.longform`); each piece becomes a segment of the transcript. The
+        beam options apply with ``decoder="beam"`` (see :class:`asr.beam.BeamConfig`).
+        ``word_timestamps`` aligns the chosen hypothesis to the audio (CTC forced alignment)
+        and gives each word its start, end and confidence.
 
         Raises:
             AudioError: the audio cannot be read or used; the message names the file.
+            ConfigError: an unknown decoder, or an LM or lexicon that cannot be used.
         """
-        waveform = load_audio(audio, self.sample_rate, min_samples=self.checkpoint.features.window_samples)
-        duration = waveform.size / self.sample_rate
-        hypothesis = self.decode(self.log_probs(waveform), decoder)
-        step = self.seconds_per_output_frame
-        words = tuple(
-            Word(
-                w.word,
-                round(w.start_frame * step, 3),
-                round(min(duration, (w.end_frame + 1) * step), 3),
-                round(w.confidence, 4),
-            )
-            for w in hypothesis.words
+        beam = None
+        if decoder == "beam":
+            beam = BeamConfig(
+                beam_size=beam_size, beam_threshold=beam_threshold, lm=str(lm) if lm else None,
+                lexicon=str(lexicon) if lexicon else None, lm_weight=lm_weight, word_score=word_score, nbest=nbest,
+            )  # fmt: skip
+        elif decoder not in DECODERS:
+            raise ConfigError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
+        split = SplitConfig(max_seconds=max_segment_seconds)
+        min_samples = self.checkpoint.features.window_samples
+        segments, duration = [], 0.0
+        bar = tqdm(
+            desc=str(audio) if isinstance(audio, str | os.PathLike) else "audio", unit="piece", disable=not progress
         )
-        segments = (Segment(hypothesis.text, 0.0, round(duration, 3), words),) if words else ()
-        return Transcript(text=hypothesis.text, duration=duration, words=words, segments=segments)
+        for piece in pieces(audio, self.sample_rate, min_samples, split):
+            duration = piece.start + piece.waveform.size / self.sample_rate
+            segment = self._transcribe_piece(piece, decoder, beam, word_timestamps)
+            if segment.text:
+                segments.append(segment)
+            bar.update(1)
+        bar.close()
+        words = tuple(w for s in segments for w in s.words)
+        text = " ".join(s.text for s in segments)
+        return Transcript(text=text, duration=duration, words=words, segments=tuple(segments))
+
+    def _transcribe_piece(self, piece: Piece, decoder: str, beam: BeamConfig | None, word_timestamps: bool) -> Segment:
+        log_probs = self.log_probs(piece.waveform)
+        hypotheses = self.decode(log_probs, decoder, beam)
+        best = hypotheses[0]
+        end = piece.start + piece.waveform.size / self.sample_rate
+        words: tuple[Word, ...] = ()
+        if word_timestamps and best.text:
+            step = self.seconds_per_output_frame
+            words = tuple(
+                Word(w.word, round(piece.start + w.start_frame * step, 3),
+                     round(min(end, piece.start + w.end_frame * step), 3), round(w.confidence, 4))
+                for w in align_words(log_probs, best.text, self.tokenizer)
+            )  # fmt: skip
+        nbest = tuple(Alternative(h.text, round(h.score, 4)) for h in hypotheses) if len(hypotheses) > 1 else ()
+        return Segment(best.text, round(piece.start, 3), round(end, 3), words, nbest)
 
 
 def load_model(path: str | os.PathLike | None = None) -> Model:

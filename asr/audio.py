@@ -55,7 +55,8 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
     return data.mean(axis=1, dtype=np.float32), rate
 
 
-def _validate(waveform: np.ndarray, name: str, min_samples: int) -> np.ndarray:
+def validate_waveform(waveform: np.ndarray, name: str, min_samples: int) -> np.ndarray:
+    """Return ``(T,)`` ``waveform`` unchanged, or raise :class:`AudioError` naming ``name``."""
     if waveform.ndim != 1:
         raise AudioError(f"{name}: expected a 1-D waveform, got shape {tuple(waveform.shape)}")
     if waveform.size == 0:
@@ -92,12 +93,12 @@ def load_audio(audio: AudioInput, sample_rate: int = SAMPLE_RATE, min_samples: i
         waveform = audio.astype(np.float32, copy=False)
         if waveform.ndim == 2:
             waveform = waveform.mean(axis=1, dtype=np.float32)
-        return _validate(waveform, name, min_samples)
+        return validate_waveform(waveform, name, min_samples)
     path = Path(audio)
     waveform, rate = _read_file(path)
-    waveform = _validate(waveform, str(path), 1)
+    waveform = validate_waveform(waveform, str(path), 1)
     waveform = resample(waveform, rate, sample_rate)
-    return _validate(waveform, str(path), min_samples)
+    return validate_waveform(waveform, str(path), min_samples)
 
 
 def audio_duration(path: str | os.PathLike) -> float:

@@ -43,9 +43,9 @@ class BenchResult:
 
 
 def bench_transcribe(
-    model: Model, paths: Sequence[Path], threads: int = 1, decoder: str = "greedy", repeats: int = 1
+    model: Model, paths: Sequence[Path], threads: int = 1, repeats: int = 1, **decode_options
 ) -> BenchResult:
-    """Time ``model.transcribe`` over ``paths`` after one warm-up call.
+    """Time ``model.transcribe(audio, **decode_options)`` over ``paths`` after one warm-up call.
 
     Audio is read before timing so that disk and decoder-library speed do not count; the timed
     part is what a user waits for per file once the model is loaded.
@@ -56,11 +56,11 @@ def bench_transcribe(
     for path in paths:
         waveforms.append(load_audio(path, model.sample_rate))
     load_seconds = time.perf_counter() - start
-    model.transcribe(waveforms[0], decoder=decoder)  # warm-up: first-call allocations
+    model.transcribe(waveforms[0], **decode_options)  # warm-up: first-call allocations
     start = time.perf_counter()
     for _ in range(repeats):
         for waveform in waveforms:
-            model.transcribe(waveform, decoder=decoder)
+            model.transcribe(waveform, **decode_options)
     transcribe_seconds = time.perf_counter() - start
     audio_seconds = repeats * sum(w.size for w in waveforms) / model.sample_rate
     return BenchResult(len(paths) * repeats, audio_seconds, load_seconds, transcribe_seconds, threads)

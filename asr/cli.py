@@ -19,33 +19,49 @@ logger = logging.getLogger("asr")
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_ERROR = 2
-OUTPUT_FORMATS = ("txt", "json")
+OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+
+
+def decode_options(args: argparse.Namespace) -> dict:
+    """The keywords of :meth:`asr.api.Model.transcribe` given by the decoder flags."""
+    options = {"decoder": args.decoder}
+    if args.decoder == "beam":
+        options.update(
+            beam_size=args.beam_size, beam_threshold=args.beam_threshold, lm=args.lm, lexicon=args.lexicon,
+            lm_weight=args.lm_weight, word_score=args.word_score, nbest=args.nbest,
+        )  # fmt: skip
+    return options
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from asr.api import load_model
+    from asr.formats import FORMATS, render
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
     failed = 0
+    formats = FORMATS if args.output_format == "all" else (args.output_format,)
     if args.output_dir:
         Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     for path in args.files:
         try:
-            transcript = model.transcribe(path, decoder=args.decoder)
+            transcript = model.transcribe(
+                path, word_timestamps=args.word_timestamps or args.output_format in ("srt", "vtt", "tsv", "all"),
+                max_segment_seconds=args.max_segment_seconds, progress=sys.stderr.isatty(), **decode_options(args),
+            )  # fmt: skip
         except ASRError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        rendered = {"txt": transcript.text + "\n", "json": json.dumps(transcript.to_dict(), indent=2) + "\n"}
         if args.output_dir:
-            for fmt in OUTPUT_FORMATS if args.output_format == "all" else (args.output_format,):
-                write_text_atomic(Path(args.output_dir) / f"{Path(path).stem}.{fmt}", rendered[fmt])
-        elif args.output_format == "json":
-            sys.stdout.write(rendered["json"])
-        else:
+            for fmt in formats:
+                write_text_atomic(Path(args.output_dir) / f"{Path(path).stem}.{fmt}", render(transcript, fmt))
+        elif args.output_format == "txt":
             prefix = f"{path}: " if len(args.files) > 1 else ""
-            sys.stdout.write(prefix + rendered["txt"])
+            sys.stdout.write(prefix + render(transcript, "txt"))
+        else:
+            for fmt in formats:
+                sys.stdout.write(render(transcript, fmt))
         sys.stdout.flush()
     if failed:
         print(f"{failed} of {len(args.files)} file(s) failed", file=sys.stderr)
@@ -56,12 +72,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate
 
     torch.set_num_threads(args.threads)
-    summary = evaluate(args.model, args.manifest, report_dir=args.report_dir, decoder=args.decoder)
+    summary = evaluate(args.model, args.manifest, report_dir=args.report_dir, **decode_options(args))
     print(
         f"WER {100 * summary['wer']:.2f}% CER {100 * summary['cer']:.2f}% "
-        f"({summary['utterances']} utterances, {summary['words']} words, {len(summary['failed'])} failed)"
+        f"({summary['utterances']} utterances, {summary['words']} words, {len(summary['failed'])} failed, "
+        f"RTF {summary['decode_seconds'] / max(summary['audio_seconds'], 1e-9):.4f})"
     )
     return EXIT_SOME_FAILED if summary["failed"] else EXIT_OK
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    from asr.align import align_file, align_manifest
+    from asr.api import load_model
+
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model)
+    if args.manifest:
+        failed = align_manifest(model, args.manifest, Path(args.output_dir))
+        return EXIT_SOME_FAILED if failed else EXIT_OK
+    if not args.audio or args.text is None:
+        raise ASRError("give AUDIO and TEXT, or --manifest")
+    text = Path(args.text).read_text(encoding="utf-8") if Path(args.text).is_file() else args.text
+    transcript = align_file(model, args.audio, text)
+    sys.stdout.write(json.dumps(transcript.to_dict(), indent=2) + "\n")
+    return EXIT_OK
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -84,9 +118,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not paths:
         raise ASRError("give audio files or --manifest to benchmark")
     result = bench_transcribe(
-        load_model(args.model), paths, threads=args.threads, decoder=args.decoder, repeats=args.repeats
+        load_model(args.model), paths, threads=args.threads, repeats=args.repeats, **decode_options(args)
     )
     print(result.report())
+    return EXIT_OK
+
+
+def cmd_lm_build(args: argparse.Namespace) -> int:
+    from asr.lm import build_lm
+
+    files = build_lm(
+        [Path(p) for p in args.text], Path(args.output_dir), order=args.order, prune=args.prune,
+        binary=args.binary, keep_arpa=args.keep_arpa, layout=args.layout,
+    )  # fmt: skip
+    print(f"language model: {files.lm}\nlexicon: {files.lexicon}\nprovenance: {files.metadata}")
     return EXIT_OK
 
 
@@ -95,8 +140,28 @@ def _add_model_flags(parser: argparse.ArgumentParser, model_required: bool = Fal
         "--model", required=model_required, default=None,
         help="checkpoint directory, or the name of a bundled model (default: the bundled 'default')",
     )  # fmt: skip
-    parser.add_argument("--decoder", choices=("greedy",), default="greedy", help="decoding method")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the network (default 1)")
+
+
+def _add_decoder_flags(parser: argparse.ArgumentParser) -> None:
+    from asr.beam import BeamConfig
+
+    defaults = BeamConfig()
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--decoder", choices=("greedy", "beam"), default="greedy", help="decoding method")
+    group.add_argument("--beam-size", type=int, default=defaults.beam_size, help="hypotheses kept per frame (beam)")
+    group.add_argument(
+        "--beam-threshold", type=float, default=defaults.beam_threshold,
+        help="prune hypotheses scoring this far below the best (beam)",
+    )  # fmt: skip
+    group.add_argument("--lm", default=None, help="KenLM language model, ARPA or binary (beam)")
+    group.add_argument(
+        "--lexicon", default=None,
+        help="lexicon (WORD<TAB>W O R D |); default with --lm: the lexicon.txt beside the LM (beam)",
+    )  # fmt: skip
+    group.add_argument("--lm-weight", type=float, default=defaults.lm_weight, help="language model weight (beam)")
+    group.add_argument("--word-score", type=float, default=defaults.word_score, help="word insertion score (beam)")
+    group.add_argument("--nbest", type=int, default=1, help="hypotheses returned per segment, with scores (beam)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,15 +172,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG/Opus, MP3)")
     _add_model_flags(p)
+    _add_decoder_flags(p)
+    p.add_argument("--word-timestamps", action="store_true", help="align words: start, end and confidence")
+    p.add_argument(
+        "--max-segment-seconds", type=float, default=30.0,
+        help="longer audio is cut at quiet moments into pieces of at most this length",
+    )  # fmt: skip
     p.add_argument("--output-format", choices=OUTPUT_FORMATS + ("all",), default="txt", help="output format")
     p.add_argument("--output-dir", default=None, help="write <stem>.<ext> per input here instead of printing")
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("evaluate", help="WER and CER of a model on a manifest")
     _add_model_flags(p)
+    _add_decoder_flags(p)
     p.add_argument("--manifest", required=True, help="JSONL manifest with audio and reference text")
     p.add_argument("--report-dir", default=None, help="write recogs, aligned errors and summaries here")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("align", help="forced alignment: word times of a known transcript")
+    p.add_argument("audio", nargs="?", metavar="AUDIO", help="audio file")
+    p.add_argument("text", nargs="?", metavar="TEXT", help="its transcript, or a file holding it")
+    p.add_argument("--manifest", default=None, help="align every utterance of this manifest instead")
+    p.add_argument("--output-dir", default="alignments", help="with --manifest: <id>.json per utterance here")
+    _add_model_flags(p)
+    p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("train", help="train a model from a TOML config")
     p.add_argument("--config", required=True, help="training config (TOML)")
@@ -127,7 +207,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", default=None, help="also every file of this manifest")
     p.add_argument("--repeats", type=int, default=1, help="passes over the files")
     _add_model_flags(p)
+    _add_decoder_flags(p)
     p.set_defaults(func=cmd_bench)
+
+    lm = sub.add_parser("lm", help="n-gram language models for beam search")
+    lm_sub = lm.add_subparsers(dest="lm_command", required=True)
+    p = lm_sub.add_parser("build", help="estimate a KenLM n-gram LM and its lexicon from text files")
+    p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files (Gutenberg books too)")
+    p.add_argument("--order", type=int, default=3, help="n-gram order, 2 to 6 (default 3)")
+    p.add_argument(
+        "--output", dest="output_dir", required=True, metavar="DIR",
+        help="directory for lm.bin, lexicon.txt, corpus.txt and lm.json",
+    )  # fmt: skip
+    p.add_argument("--no-binary", dest="binary", action="store_false", help="keep the model as lm.arpa only")
+    p.add_argument("--keep-arpa", action="store_true", help="keep lm.arpa beside lm.bin")
+    p.add_argument(
+        "--prune", nargs="+", type=int, default=None, metavar="N",
+        help="lmplz count thresholds per order, first 0 (e.g. 0 1 1: drop singleton bigrams and trigrams)",
+    )  # fmt: skip
+    p.add_argument(
+        "--layout", choices=("auto", "lines", "prose"), default="auto",
+        help="sentences are lines, or prose split at punctuation (auto: prose for Gutenberg books)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_lm_build)
     return parser
 
 

@@ -34,9 +34,11 @@ def evaluate(
     report_dir: str | os.PathLike | None = None,
     decoder: str = "greedy",
     progress: bool = True,
+    **decode_options,
 ) -> dict:
     """Transcribe every utterance of ``manifest`` and score it against its normalised text.
 
+    ``decode_options`` are passed to :meth:`asr.api.Model.transcribe` (beam size, LM, ...).
     Utterances whose audio cannot be read are logged, listed under ``"failed"`` and left out
     of the scores.
 
@@ -52,7 +54,7 @@ def evaluate(
     for utt in tqdm(utterances, desc="evaluate", disable=not progress, leave=False):
         try:
             start = time.perf_counter()
-            transcript = model.transcribe(utt.audio, decoder=decoder)
+            transcript = model.transcribe(utt.audio, decoder=decoder, **decode_options)
             decode_seconds += time.perf_counter() - start
         except AudioError as exc:
             logger.error("%s: %s", utt.id, exc)
@@ -67,6 +69,7 @@ def evaluate(
         "model": model.name,
         "manifest": str(manifest),
         "decoder": decoder,
+        "decode_options": {k: str(v) if isinstance(v, os.PathLike) else v for k, v in decode_options.items()},
         "wer": rates.wer,
         "cer": rates.cer,
         "utterances": len(records),

@@ -14,11 +14,21 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """One of the n best hypotheses of a segment, with its decoder score (higher is better)."""
+
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
 class Segment:
     text: str
     start: float
     end: float
     words: tuple[Word, ...] = ()
+    # The n best hypotheses, best first, when more than one was asked for.
+    nbest: tuple[Alternative, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class Transcript:
             "words": [asdict(w) for w in self.words],
             "segments": [
                 {"text": s.text, "start": s.start, "end": s.end, "words": [asdict(w) for w in s.words]}
+                | ({"nbest": [asdict(a) for a in s.nbest]} if s.nbest else {})
                 for s in self.segments
             ],
         }

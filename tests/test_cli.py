@@ -92,3 +92,43 @@ def test_console_script_help():
     assert result.returncode == 0
     for flag in ("--model", "--output-format", "--output-dir", "--threads", "--decoder"):
         assert flag in result.stdout
+
+
+def test_all_output_formats_are_written_per_input(tmp_path):
+    out_dir = tmp_path / "out"
+    sample = "asr/samples/sample.wav"
+    assert main(["transcribe", sample, "--output-dir", str(out_dir), "--output-format", "all"]) == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        f"sample.{ext}" for ext in ("json", "srt", "tsv", "txt", "vtt")
+    ]
+    words = json.loads((out_dir / "sample.json").read_text())["words"]
+    assert words and all(0 <= w["start"] <= w["end"] <= 2.5 and 0 < w["confidence"] <= 1 for w in words)
+    assert (out_dir / "sample.srt").read_text().startswith("1\n00:00:00,")
+    assert (out_dir / "sample.vtt").read_text().startswith("WEBVTT\n\n00:00:00.")
+
+
+def test_beam_nbest_and_word_timestamps_from_the_command_line(capsys):
+    sample = "asr/samples/sample.wav"
+    args = ["transcribe", sample, "--decoder", "beam", "--beam-size", "8", "--nbest", "3", "--word-timestamps"]
+    assert main([*args, "--output-format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    nbest = result["segments"][0]["nbest"]
+    assert len(nbest) == 3 and nbest[0]["text"] == result["text"]
+    assert [a["score"] for a in nbest] == sorted((a["score"] for a in nbest), reverse=True)
+    assert [w["word"] for w in result["words"]] == result["text"].split()
+
+
+def test_align_gives_word_times_of_a_given_transcript(tmp_path, capsys):
+    sample = "asr/samples/sample.wav"
+    assert main(["align", sample, "My friend has a red car and a big dog."]) == 0
+    words = json.loads(capsys.readouterr().out)["words"]
+    assert [w["word"] for w in words] == "MY FRIEND HAS A RED CAR AND A BIG DOG".split()
+    starts = [w["start"] for w in words]
+    assert starts == sorted(starts) and words[-1]["end"] <= 2.5
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(
+        manifest, [Utterance(sample, "my friend has a red car", "ok"), Utterance(tmp_path / "gone.wav", "x", "gone")]
+    )
+    assert main(["align", "--manifest", str(manifest), "--output-dir", str(tmp_path / "al")]) == 1
+    assert json.loads((tmp_path / "al" / "ok.json").read_text())["text"] == "MY FRIEND HAS A RED CAR"
+    assert not (tmp_path / "al" / "gone.json").exists()

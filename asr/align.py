@@ -1,0 +1,66 @@
+"""``asr align``: word times of a known transcript, by CTC forced alignment.
+
+The forced aligner that ESPnet, NeMo and Kaldi offer: the model's output over the whole
+recording, and the Viterbi path of the given words through it (:mod:`asr.alignment`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from asr.alignment import align_words
+from asr.api import Model
+from asr.audio import AudioInput, load_audio
+from asr.errors import ASRError
+from asr.files import write_text_atomic
+from asr.manifest import read_manifest
+from asr.text import normalize_text
+from asr.transcript import Segment, Transcript, Word
+
+logger = logging.getLogger(__name__)
+
+
+def align_file(model: Model, audio: AudioInput, text: str) -> Transcript:
+    """Align ``text`` (normalised here) to ``audio``; each word gets start, end and confidence.
+
+    Raises:
+        AudioError: the audio cannot be used.
+        AlignmentError: the text is too long for the audio.
+    """
+    waveform = load_audio(audio, model.sample_rate, min_samples=model.checkpoint.features.window_samples)
+    duration = waveform.size / model.sample_rate
+    normalized = normalize_text(text)
+    step = model.seconds_per_output_frame
+    words = tuple(
+        Word(
+            w.word, round(w.start_frame * step, 3), round(min(duration, w.end_frame * step), 3), round(w.confidence, 4)
+        )
+        for w in align_words(model.log_probs(waveform), normalized, model.tokenizer)
+    )
+    segments = (Segment(normalized, 0.0, round(duration, 3), words),) if words else ()
+    return Transcript(normalized, duration, words, segments)
+
+
+def align_manifest(model: Model, manifest: str | os.PathLike, output_dir: Path) -> int:
+    """Align every utterance of ``manifest`` into ``<output_dir>/<id>.json``; returns failures.
+
+    An utterance that cannot be aligned is logged and skipped; the others are still written.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for utt in read_manifest(manifest):
+        try:
+            transcript = align_file(model, utt.audio, utt.text)
+        except ASRError as exc:
+            logger.error("%s: %s", utt.id, exc)
+            failed += 1
+            continue
+        write_text_atomic(output_dir / f"{utt.id}.json", transcript_json(transcript))
+    return failed
+
+
+def transcript_json(transcript: Transcript) -> str:
+    return json.dumps(transcript.to_dict(), indent=2) + "\n"

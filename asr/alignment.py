@@ -1,0 +1,76 @@
+"""CTC forced alignment: where each word of a known transcript sits in the model's output.
+
+Built on torchaudio's ``forced_align`` (Viterbi over the CTC graph of the transcript). Used for
+word timestamps and confidences of a decoded hypothesis, and by ``asr align`` for a transcript
+the user gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+
+from asr.errors import ASRError
+from asr.text import WORD_DELIMITER, CharTokenizer
+
+
+class AlignmentError(ASRError):
+    """A transcript cannot be aligned to the audio (too long for it, or unspellable)."""
+
+
+@dataclass(frozen=True)
+class AlignedWord:
+    """A word's output frames ``[start_frame, end_frame)`` and mean token probability."""
+
+    word: str
+    start_frame: int
+    end_frame: int
+    confidence: float
+
+
+def ctc_frames_needed(token_ids: list[int]) -> int:
+    """Fewest CTC frames that can emit ``token_ids``: one each, plus a blank between repeats."""
+    repeats = sum(1 for a, b in zip(token_ids, token_ids[1:]) if a == b)
+    return len(token_ids) + repeats
+
+
+def align_words(log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer) -> list[AlignedWord]:
+    """Align normalised ``text`` to ``(T, V)`` log-probabilities of one utterance.
+
+    Each word spans from its first token's first frame to its last token's last frame; its
+    confidence is the mean over its tokens of the token's mean probability on its frames.
+
+    Raises:
+        AlignmentError: the text has more tokens than the audio has frames for.
+    """
+    words = text.split()
+    if not words:
+        return []
+    token_ids = tokenizer.encode(" ".join(words))
+    frames = log_probs.shape[0]
+    if ctc_frames_needed(token_ids) > frames:
+        raise AlignmentError(
+            f"{len(words)} words ({len(token_ids)} tokens) need more than the {frames} output frames of the audio"
+        )
+    targets = torch.tensor([token_ids], dtype=torch.int32)
+    path, scores = torchaudio.functional.forced_align(
+        log_probs.unsqueeze(0).float(), targets, blank=tokenizer.blank_id
+    )  # (1, T), (1, T)
+    spans = torchaudio.functional.merge_tokens(path[0], scores[0].exp())
+    delimiter = tokenizer.tokens.index(WORD_DELIMITER)
+    aligned: list[AlignedWord] = []
+    word_spans: list = []
+    for span in [*spans, None]:
+        if span is None or span.token == delimiter:
+            if word_spans:
+                confidence = sum(s.score for s in word_spans) / len(word_spans)
+                word = words[len(aligned)]
+                aligned.append(AlignedWord(word, word_spans[0].start, word_spans[-1].end, float(confidence)))
+                word_spans = []
+            continue
+        word_spans.append(span)
+    if len(aligned) != len(words):  # only if the tokenizer's spelling of a word held a delimiter
+        raise AlignmentError(f"aligned {len(aligned)} words but the text has {len(words)}")
+    return aligned

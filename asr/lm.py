@@ -1,0 +1,444 @@
+"""Word n-gram language models for CTC beam search, estimated with KenLM.
+
+:func:`build_lm` turns plain-text files into a directory that torchaudio's ``ctc_decoder`` uses
+in lexicon mode::
+
+    corpus.txt    the training text, one normalised sentence per line
+    lm.bin        the KenLM binary (probing hash tables, the fastest to query); with
+                  ``binary=False`` the ARPA file ``lm.arpa`` is the model instead
+    lm.arpa       beside ``lm.bin`` only with ``keep_arpa=True``: it is several times larger,
+                  and its n-gram counts are recorded in ``lm.json`` anyway
+    lexicon.txt   ``WORD<TAB>W O R D |`` for every word of the LM that the tokenizer can spell
+    lm.json       provenance: source files and their SHA-256, order, pruning, counts, KenLM version
+
+Use it as::
+
+    ctc_decoder(lexicon=str(files.lexicon), tokens=list(tokenizer.tokens), lm=str(files.lm),
+                blank_token=BLANK, sil_token=WORD_DELIMITER)
+
+Text is normalised with :func:`asr.text.normalize_text`, exactly as transcripts are, so the words
+of the LM are the words the acoustic model spells. How a file is cut into sentences is its
+*layout*: with ``"lines"`` every line is a sentence (split further at sentence-final
+punctuation, for lines that hold several); with ``"prose"`` the lines of each paragraph (blocks
+between blank lines) are joined and split at sentence-final punctuation, keeping abbreviations
+such as ``Mr.`` and initials inside the sentence. ``"auto"`` reads Project Gutenberg books as
+prose and everything else as lines. A Gutenberg book is recognised by its licence markers
+(``*** START OF THE PROJECT GUTENBERG EBOOK ...``, or the older ``*END*THE SMALL PRINT!``); the
+licence header and footer around the book are always dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from asr.errors import ASRError, ConfigError
+from asr.files import write_text_atomic
+from asr.kenlm_build import KenLMBinaries, kenlm_binaries
+from asr.text import WORD_DELIMITER, CharTokenizer, normalize_text
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "asr-ngram-lm"
+FORMAT_VERSION = 1
+CORPUS_FILE = "corpus.txt"
+ARPA_FILE = "lm.arpa"
+BINARY_FILE = "lm.bin"
+LEXICON_FILE = "lexicon.txt"
+METADATA_FILE = "lm.json"
+TEMP_SUBDIR = "tmp"
+
+DEFAULT_ORDER = 3
+MIN_ORDER = 2  # KenLM's binary format and query code need at least bigrams
+MAX_ORDER = 6  # KenLM's compiled-in KENLM_MAX_ORDER
+# lmplz sorts n-grams in memory; a fifth of the RAM leaves room for a training job beside it.
+LMPLZ_MEMORY = "20%"
+# Hash tables: the fastest queries, which is what a beam search does all day; "trie" is smaller.
+BINARY_STRUCTURE = "probing"
+ERROR_TAIL_LINES = 20
+SKIPPED_EXAMPLES = 5
+
+Layout = Literal["auto", "lines", "prose"]
+LAYOUTS: tuple[str, ...] = get_args(Layout)
+
+_GUTENBERG_START_RE = re.compile(r"^\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG|^\*END\*?\s*THE SMALL PRINT", re.I)
+_GUTENBERG_END_RE = re.compile(r"^\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG|^END OF (THE )?PROJECT GUTENBERG", re.I)
+# Sentence-final punctuation, with any closing quotes or brackets, before a space or the end.
+_SENTENCE_END_RE = re.compile(r"[.!?]+[\"'\u2019\u201d)\]_]*(?=\s|$)")
+_OPENING_PUNCTUATION = "\"'\u2018\u201c([_"
+# Words whose full stop does not end a sentence (compared in lower case, without the stop).
+_ABBREVIATIONS = frozenset("mr mrs messrs ms dr st jr sr prof rev capt col gen gov lt sgt mt hon".split())
+_REPLACEMENT_CHAR = "\ufffd"
+
+
+class LMError(ASRError):
+    """Text for a language model is missing or empty, or a KenLM program failed on it."""
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """One input text file as recorded in ``lm.json``."""
+
+    name: str
+    sha256: str
+    bytes: int
+    sentences: int
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The normalised training text written to ``path``, and what it holds."""
+
+    path: Path
+    sources: tuple[SourceText, ...]
+    sentences: int
+    words: int
+    vocabulary: frozenset[str]
+
+
+@dataclass(frozen=True)
+class LMFiles:
+    """The files of a built LM; ``lm`` is what to pass to ``ctc_decoder(lm=...)``."""
+
+    directory: Path
+    lm: Path
+    lexicon: Path
+    metadata: Path
+    corpus: Path
+    arpa: Path | None
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+
+def strip_gutenberg(text: str) -> str:
+    """The book inside a Project Gutenberg file, without its licence header and footer.
+
+    Text without Gutenberg markers is returned unchanged.
+    """
+    lines = text.splitlines()
+    span = _gutenberg_span(lines)
+    return text if span is None else "\n".join(lines[span[0] : span[1]])
+
+
+def _gutenberg_span(lines: Sequence[str]) -> tuple[int, int] | None:
+    """``(start, end)`` line indices of the book, or None if ``lines`` has no start marker."""
+    start = next((i + 1 for i, line in enumerate(lines) if _GUTENBERG_START_RE.match(line)), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start, len(lines)) if _GUTENBERG_END_RE.match(lines[i])), len(lines))
+    return start, end
+
+
+def split_sentences(text: str) -> list[str]:
+    """Cut ``text`` after ``.``, ``!`` or ``?`` (and closing quotes), except after abbreviations
+    (``Mr.``, ``Dr.``), single capital initials (``G. K. Chesterton``) and dotted forms (``U.S.``)."""
+    sentences = []
+    start = 0
+    for match in _SENTENCE_END_RE.finditer(text):
+        before = text[start : match.start()].split()
+        if match.group() == "." and before and _is_abbreviation(before[-1]):
+            continue
+        sentences.append(text[start : match.end()].strip())
+        start = match.end()
+    tail = text[start:].strip()
+    return [s for s in sentences if s] + ([tail] if tail else [])
+
+
+def _is_abbreviation(word: str) -> bool:
+    word = word.lstrip(_OPENING_PUNCTUATION)
+    return word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()) or "." in word
+
+
+def _paragraphs(lines: Iterable[str]) -> list[str]:
+    """Join runs of non-blank lines with spaces: one string per paragraph."""
+    paragraphs, current = [], []
+    for line in lines:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    return paragraphs
+
+
+def text_sentences(text: str, layout: Layout = "auto") -> list[str]:
+    """The normalised, non-empty sentences of ``text`` (see the module docstring for ``layout``)."""
+    lines = text.splitlines()
+    span = _gutenberg_span(lines)
+    if span is not None:
+        lines = lines[span[0] : span[1]]
+    prose = layout == "prose" or (layout == "auto" and span is not None)
+    chunks = _paragraphs(lines) if prose else lines
+    normalised = (normalize_text(sentence) for chunk in chunks for sentence in split_sentences(chunk))
+    return [sentence for sentence in normalised if sentence]
+
+
+def _read_text(path: Path) -> tuple[bytes, str]:
+    """The bytes of ``path`` and their UTF-8 decoding (a BOM dropped, bad bytes replaced)."""
+    if not path.is_file():
+        raise LMError(f"text file {path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LMError(f"cannot read text file {path}: {exc}") from exc
+    if not raw:
+        raise LMError(f"text file {path} is empty")
+    text = raw.decode("utf-8-sig", errors="replace")
+    if _REPLACEMENT_CHAR in text:
+        logger.warning("%s: %d invalid UTF-8 sequences replaced", path, text.count(_REPLACEMENT_CHAR))
+    return raw, text
+
+
+def prepare_corpus(texts: Sequence[Path], corpus_path: Path, layout: Layout = "auto") -> Corpus:
+    """Write the normalised sentences of every file of ``texts`` to ``corpus_path``, one per line.
+
+    Raises:
+        LMError: no files are given, or a file is missing, unreadable, empty, or holds no words
+            once normalised (the message names it).
+    """
+    if not texts:
+        raise LMError("no text files given to build a language model from")
+    sources, vocabulary, words = [], Counter(), 0
+    tmp = corpus_path.with_name(corpus_path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        for path in map(Path, texts):
+            raw, text = _read_text(path)
+            sentences = text_sentences(text, layout)
+            if not sentences:
+                raise LMError(f"text file {path} holds no words once normalised")
+            for sentence in sentences:
+                out.write(sentence + "\n")
+                tokens = sentence.split()
+                words += len(tokens)
+                vocabulary.update(tokens)
+            sources.append(SourceText(path.name, hashlib.sha256(raw).hexdigest(), len(raw), len(sentences)))
+            logger.info("%s: %d sentences", path, len(sentences))
+    os.replace(tmp, corpus_path)
+    total = sum(source.sentences for source in sources)
+    return Corpus(corpus_path, tuple(sources), total, words, frozenset(vocabulary))
+
+
+# --- lexicon ------------------------------------------------------------------------------------
+
+
+def spelling(word: str, tokenizer: CharTokenizer) -> str | None:
+    """``W O R D |``: the tokens of ``word`` then the word delimiter; None if a character of
+    ``word`` has no token."""
+    letters = set(tokenizer.tokens) - {tokenizer.tokens[tokenizer.blank_id], WORD_DELIMITER}
+    if not word or any(char not in letters for char in word):
+        return None
+    return " ".join(word) + " " + WORD_DELIMITER
+
+
+def write_lexicon(words: Iterable[str], path: Path, tokenizer: CharTokenizer) -> tuple[int, int]:
+    """Write ``WORD<TAB>W O R D |`` per word, sorted, for torchaudio's ``ctc_decoder``.
+
+    Words the tokenizer cannot spell are skipped (the decoder could never emit them).
+
+    Returns:
+        ``(written, skipped)`` word counts.
+
+    Raises:
+        LMError: the tokenizer has no word delimiter token ``|``.
+    """
+    if WORD_DELIMITER not in tokenizer.tokens:
+        raise LMError(f"the tokenizer has no word delimiter token {WORD_DELIMITER!r}; cannot write a lexicon")
+    lines, skipped = [], []
+    for word in sorted(set(words)):
+        spelled = spelling(word, tokenizer)
+        if spelled is None:
+            skipped.append(word)
+        else:
+            lines.append(f"{word}\t{spelled}\n")
+    write_text_atomic(path, "".join(lines))
+    if skipped:
+        logger.warning(
+            "%d words have characters the tokenizer cannot spell and are left out of %s (e.g. %s)",
+            len(skipped), path, ", ".join(skipped[:SKIPPED_EXAMPLES]),
+        )  # fmt: skip
+    return len(lines), len(skipped)
+
+
+# --- KenLM --------------------------------------------------------------------------------------
+
+
+def _check_options(order: int, prune: Sequence[int] | None, layout: str) -> None:
+    if not MIN_ORDER <= order <= MAX_ORDER:
+        raise ConfigError(f"LM order must be between {MIN_ORDER} and {MAX_ORDER}, got {order}")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if prune is None:
+        return
+    thresholds = list(prune)
+    if not thresholds or len(thresholds) > order:
+        raise ConfigError(f"prune needs 1 to {order} thresholds (one per order), got {thresholds}")
+    if any(t < 0 for t in thresholds) or thresholds != sorted(thresholds):
+        raise ConfigError(f"prune thresholds must be non-negative and non-decreasing, got {thresholds}")
+    if thresholds[0] != 0:
+        raise ConfigError(f"KenLM cannot prune unigrams: the first prune threshold must be 0, got {thresholds}")
+
+
+def _run(command: Sequence[str], what: str) -> None:
+    """Run a KenLM program; raise :class:`LMError` with the tail of its stderr if it fails."""
+    logger.info("running %s", " ".join(command))
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False)
+    except OSError as exc:
+        raise LMError(f"cannot run {what} ({command[0]}): {exc}") from exc
+    logger.debug("%s stderr:\n%s", what, result.stderr)
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.splitlines()[-ERROR_TAIL_LINES:])
+        raise LMError(f"{what} failed with exit status {result.returncode}:\n{tail}")
+
+
+def lmplz_options(order: int, prune: Sequence[int] | None) -> list[str]:
+    """lmplz's options other than file names (recorded in ``lm.json``)."""
+    options = ["-o", str(order), "--discount_fallback", "-S", LMPLZ_MEMORY]
+    return options + (["--prune", *map(str, prune)] if prune else [])
+
+
+def estimate_arpa(
+    binaries: KenLMBinaries, corpus: Path, arpa: Path, order: int, prune: Sequence[int] | None = None
+) -> None:
+    """Estimate a modified Kneser-Ney ``order``-gram model of ``corpus`` into the ARPA file ``arpa``.
+
+    ``--discount_fallback`` lets lmplz estimate from small corpora whose count-of-counts cannot
+    give discounts. Temporary files go to a directory beside ``arpa``.
+    """
+    temp_dir = arpa.parent / TEMP_SUBDIR
+    temp_dir.mkdir(exist_ok=True)
+    tmp = arpa.with_name(arpa.name + ".tmp")
+    command = [str(binaries.lmplz), *lmplz_options(order, prune)]
+    command += ["-T", str(temp_dir) + os.sep, "--text", str(corpus), "--arpa", str(tmp)]
+    try:
+        _run(command, "lmplz")
+        os.replace(tmp, arpa)
+    finally:
+        tmp.unlink(missing_ok=True)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def compile_binary(binaries: KenLMBinaries, arpa: Path, binary: Path) -> None:
+    """Convert the ARPA file ``arpa`` to KenLM's binary format (``BINARY_STRUCTURE``) at ``binary``."""
+    tmp = binary.with_name(binary.name + ".tmp")
+    try:
+        _run([str(binaries.build_binary), BINARY_STRUCTURE, str(arpa), str(tmp)], "build_binary")
+        os.replace(tmp, binary)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_ngram_counts(arpa: Path) -> list[int]:
+    """The n-gram counts of the ``\\data\\`` header of an ARPA file, unigrams first."""
+    counts = {}
+    with open(arpa, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("ngram "):
+                order, count = line[len("ngram ") :].split("=")
+                counts[int(order)] = int(count)
+            elif line.startswith("\\1-grams:"):
+                break
+    if not counts:
+        raise LMError(f"{arpa} has no \\data\\ header with n-gram counts; it is not an ARPA file")
+    return [counts[n] for n in sorted(counts)]
+
+
+# --- the whole build ----------------------------------------------------------------------------
+
+
+def build_lm(
+    texts: Sequence[Path],
+    output_dir: Path,
+    order: int = DEFAULT_ORDER,
+    prune: Sequence[int] | None = None,
+    binary: bool = True,
+    keep_arpa: bool = False,
+    layout: Layout = "auto",
+    tokenizer: CharTokenizer | None = None,
+    binaries: KenLMBinaries | None = None,
+) -> LMFiles:
+    """Build a word n-gram LM and its lexicon from text files into ``output_dir``.
+
+    Args:
+        texts: UTF-8 text files (a BOM is dropped, invalid bytes replaced).
+        output_dir: where the files listed in the module docstring go (created if needed;
+            files of an earlier build there are replaced).
+        order: n-gram order, 2 to 6 (default 3).
+        prune: lmplz count thresholds per order, e.g. ``(0, 1, 1)`` drops bigrams and trigrams
+            seen once; the first must be 0, the last applies to higher orders. None: no pruning.
+        binary: convert the model to KenLM's binary format ``lm.bin`` (faster to load).
+        keep_arpa: with ``binary``, keep ``lm.arpa`` too.
+        layout: how files are cut into sentences: ``"auto"``, ``"lines"`` or ``"prose"``.
+        tokenizer: spells the lexicon (default: :class:`CharTokenizer`).
+        binaries: KenLM programs (default: :func:`asr.kenlm_build.kenlm_binaries`, which may
+            build them).
+
+    Raises:
+        ConfigError: ``order``, ``prune`` or ``layout`` is out of range.
+        LMError: a text file is missing or empty (named), or lmplz/build_binary failed (with the
+            tail of its stderr).
+        KenLMError: KenLM is not installed and cannot be built.
+    """
+    _check_options(order, prune, layout)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = tokenizer or CharTokenizer()
+    corpus = prepare_corpus(texts, output_dir / CORPUS_FILE, layout)
+    binaries = binaries or kenlm_binaries()
+    arpa = output_dir / ARPA_FILE
+    estimate_arpa(binaries, corpus.path, arpa, order, prune)
+    counts = read_ngram_counts(arpa)
+    lm_path = arpa
+    if binary:
+        lm_path = output_dir / BINARY_FILE
+        compile_binary(binaries, arpa, lm_path)
+    kept_arpa = arpa if (keep_arpa or not binary) else None
+    _remove_stale(output_dir, keep={lm_path, kept_arpa})
+    written, skipped = write_lexicon(corpus.vocabulary, output_dir / LEXICON_FILE, tokenizer)
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "order": order,
+        "prune": list(prune) if prune else None,
+        "layout": layout,
+        "normalization": "asr.text.normalize_text",
+        "sources": [vars(source) for source in corpus.sources],
+        "sentences": corpus.sentences,
+        "words": corpus.words,
+        "vocabulary": len(corpus.vocabulary),
+        "ngram_counts": counts,
+        "files": {
+            "lm": lm_path.name, "arpa": kept_arpa.name if kept_arpa else None,
+            "lexicon": LEXICON_FILE, "corpus": CORPUS_FILE,
+        },
+        "binary_structure": BINARY_STRUCTURE if binary else None,
+        "lexicon": {"words": written, "skipped": skipped, "tokenizer": tokenizer.to_dict()},
+        "tool": {"name": "kenlm", "version": binaries.version, "lmplz_options": lmplz_options(order, prune)},
+    }  # fmt: skip
+    write_text_atomic(output_dir / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+    logger.info(
+        "%d-gram LM of %d sentences, %d words, vocabulary %d, n-grams %s: %s",
+        order, corpus.sentences, corpus.words, len(corpus.vocabulary), counts, lm_path,
+    )  # fmt: skip
+    return LMFiles(output_dir, lm_path, output_dir / LEXICON_FILE, output_dir / METADATA_FILE, corpus.path, kept_arpa)
+
+
+def _remove_stale(output_dir: Path, keep: set[Path | None]) -> None:
+    """Delete model files of this or an earlier build that this build does not produce."""
+    for name in (ARPA_FILE, BINARY_FILE):
+        path = output_dir / name
+        if path not in keep:
+            path.unlink(missing_ok=True)
