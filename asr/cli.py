@@ -135,6 +135,15 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lm_lexicon(args: argparse.Namespace) -> int:
+    from asr.lm import arpa_vocabulary, write_lexicon
+    from asr.text import CharTokenizer
+
+    written, skipped = write_lexicon(arpa_vocabulary(Path(args.arpa)), Path(args.output), CharTokenizer())
+    print(f"lexicon: {args.output} ({written} words, {skipped} left out: characters the model cannot spell)")
+    return EXIT_OK
+
+
 def _add_model_flags(parser: argparse.ArgumentParser, model_required: bool = False) -> None:
     parser.add_argument(
         "--model", required=model_required, default=None,
@@ -230,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="sentences are lines, or prose split at punctuation (auto: prose for Gutenberg books)",
     )  # fmt: skip
     p.set_defaults(func=cmd_lm_build)
+    p = lm_sub.add_parser("lexicon", help="a lexicon for an existing ARPA LM (e.g. the official LibriSpeech LMs)")
+    p.add_argument("--arpa", required=True, help="ARPA file, plain or .gz")
+    p.add_argument("--output", required=True, help="lexicon file to write")
+    p.set_defaults(func=cmd_lm_lexicon)
     return parser
 
 

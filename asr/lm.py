@@ -29,6 +29,7 @@ licence header and footer around the book are always dropped.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
@@ -354,6 +355,31 @@ def read_ngram_counts(arpa: Path) -> list[int]:
     if not counts:
         raise LMError(f"{arpa} has no \\data\\ header with n-gram counts; it is not an ARPA file")
     return [counts[n] for n in sorted(counts)]
+
+
+ARPA_SPECIAL_WORDS = frozenset({"<s>", "</s>", "<unk>"})
+
+
+def arpa_vocabulary(arpa: Path) -> list[str]:
+    """The words of an ARPA file's unigram section (``<s>``, ``</s>`` and ``<unk>`` left out).
+
+    Plain or gzipped (``.gz``), as the official LibriSpeech LMs are distributed.
+    """
+    opener = gzip.open if arpa.suffix == ".gz" else open
+    words, in_unigrams = [], False
+    with opener(arpa, "rt", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("\\1-grams:"):
+                in_unigrams = True
+            elif in_unigrams and line.startswith("\\"):
+                break
+            elif in_unigrams and line.strip():
+                word = line.split("\t")[1].strip()
+                if word not in ARPA_SPECIAL_WORDS:
+                    words.append(word)
+    if not words:
+        raise LMError(f"{arpa} has no unigrams; it is not an ARPA file")
+    return words
 
 
 # --- the whole build ----------------------------------------------------------------------------

@@ -501,3 +501,19 @@ def test_real_kenlm_lm_is_usable_by_the_ctc_decoder(tmp_path, real_kenlm):
     ambiguous = {"M": "H"}
     assert decoder(emissions_for(["ON", "THE", "MAT"], tokenizer, ambiguous))[0][0].words[-1] == "MAT"
     assert decoder(emissions_for(["WORE", "A", "MAT"], tokenizer, ambiguous))[0][0].words[-1] == "HAT"
+
+
+def test_lexicon_for_an_existing_arpa_plain_or_gzipped(tmp_path):
+    import gzip
+
+    from tests.test_beam import ARPA
+
+    plain = tmp_path / "lm.arpa"
+    plain.write_text(ARPA)
+    with gzip.open(tmp_path / "lm.arpa.gz", "wt") as f:
+        f.write(ARPA)
+    for arpa in (plain, tmp_path / "lm.arpa.gz"):
+        assert main(["lm", "lexicon", "--arpa", str(arpa), "--output", str(tmp_path / "lex.txt")]) == 0
+        assert (tmp_path / "lex.txt").read_text() == "HELLA\tH E L L A |\nHELLO\tH E L L O |\n"
+    (tmp_path / "empty.arpa").write_text("\\data\\\n")
+    assert main(["lm", "lexicon", "--arpa", str(tmp_path / "empty.arpa"), "--output", str(tmp_path / "x")]) == 2

@@ -10,10 +10,13 @@ skipped afterwards unless ``--force``):
                 festival and espeak-ng voices (synthesize.py), added to the training set
   2  stats      global log-mel mean and std over the real training audio
   3  train      train conf/bilstm.toml (resumes on its own after an interruption)
-  4  evaluate   greedy WER/CER of the best checkpoint on speechocean762 test and timit_sample
-  5  bundle     copy the best checkpoint into the package as the default model (asr/models/default)
+  4  lm         a KenLM 3-gram and lexicon from the Gutenberg books and the training transcripts
+  5  evaluate   LM weight and word score tuned on the validation speakers; then greedy, beam and
+                beam+LM WER, CER and speed of the best checkpoint on speechocean762 test and
+                timit_sample (exp/.../eval/results.md)
+  6  bundle     copy the best checkpoint into the package as the default model (asr/models/default)
 
-Usage: python recipes/speechocean762/run.py --stage 0 --stop-stage 4 [--data-root DIR]
+Usage: python recipes/speechocean762/run.py --stage 0 --stop-stage 6 [--data-root DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import sys
 from pathlib import Path
 
 import torch
+from decode import build_recipe_lm, compare_decoders, decoder_settings, tune_lm_weights
 from synthesize import (
     APT_PACKAGES,
     Synthesizer,
@@ -37,9 +41,9 @@ from synthesize import (
     write_sentences,
 )
 
+from asr.api import load_model
 from asr.audio import audio_duration, load_audio
 from asr.checkpoint import load_checkpoint, save_checkpoint
-from asr.evaluate import evaluate
 from asr.features import FeatureConfig, LogMel, StatsAccumulator
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.text import normalize_text
@@ -132,13 +136,20 @@ def stage_train() -> None:
     train(config, resume=(Path(config.exp_dir) / "last").exists())
 
 
+def stage_lm(data_root: Path) -> None:
+    files = build_recipe_lm(data_root, DATA_DIR, [DATA_DIR / "train.jsonl", DATA_DIR / "valid.jsonl"])
+    logger.info("language model %s, lexicon %s", files.lm, files.lexicon)
+
+
 def stage_evaluate() -> None:
     exp_dir = Path(load_train_config(CONFIG).exp_dir)
-    for name in ("test", "timit"):
-        manifest = DATA_DIR / f"{name}.jsonl"
-        if manifest.is_file():
-            summary = evaluate(exp_dir / "best", manifest, report_dir=exp_dir / f"eval-{name}")
-            logger.info("%s: WER %.2f%% CER %.2f%%", name, 100 * summary["wer"], 100 * summary["cer"])
+    model = load_model(exp_dir / "best")
+    lm = DATA_DIR / "lm" / "lm.bin"
+    tuned = tune_lm_weights(model, DATA_DIR / "valid.jsonl", lm, exp_dir / "lm-tuning.json")
+    manifests = {name: DATA_DIR / f"{name}.jsonl" for name in ("test", "timit")}
+    manifests = {name: path for name, path in manifests.items() if path.is_file()}
+    table = compare_decoders(model, manifests, decoder_settings(lm, tuned), exp_dir / "eval")
+    logger.info("results (also in %s):\n%s", exp_dir / "eval" / "results.md", table)
 
 
 def stage_bundle() -> None:
@@ -158,7 +169,7 @@ def stage_bundle() -> None:
     logger.info("bundled %s into %s", best_dir, target)
 
 
-STAGES = {0: "prepare", 1: "synthesize", 2: "stats", 3: "train", 4: "evaluate", 5: "bundle"}
+STAGES = {0: "prepare", 1: "synthesize", 2: "stats", 3: "train", 4: "lm", 5: "evaluate", 6: "bundle"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         1: lambda: stage_synthesize(args.data_root),
         2: stage_stats,
         3: stage_train,
-        4: stage_evaluate,
-        5: stage_bundle,
+        4: lambda: stage_lm(args.data_root),
+        5: stage_evaluate,
+        6: stage_bundle,
     }
     for stage in range(args.stage, args.stop_stage + 1):
         marker = DATA_DIR / f".stage-{stage}-{STAGES[stage]}.done"

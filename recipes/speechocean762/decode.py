@@ -1,0 +1,85 @@
+"""The recipe's language model and its decoder comparison.
+
+- :func:`build_recipe_lm`: a KenLM 3-gram from the Gutenberg books in ``../shared/data/text``
+  and the training transcripts (never from an evaluation set), with its lexicon.
+- :func:`tune_lm_weights`: LM weight and word score chosen by WER on the validation speakers
+  (held out of the training set), not on a test set.
+- :func:`compare_decoders`: WER, CER and real-time factor of greedy, beam and beam+LM on each
+  evaluation set, as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from asr.api import Model
+from asr.evaluate import evaluate
+from asr.files import write_text_atomic
+from asr.lm import LMFiles, build_lm
+from asr.manifest import read_manifest
+from asr.text import normalize_text
+
+logger = logging.getLogger(__name__)
+
+LM_ORDER = 3
+BEAM_SIZE = 16
+LM_WEIGHTS = (0.5, 1.0, 1.5, 2.0)
+WORD_SCORES = (-1.0, 0.0, 1.0, 2.0)
+
+
+def build_recipe_lm(data_root: Path, data_dir: Path, transcripts: list[Path]) -> LMFiles:
+    """A 3-gram LM and lexicon in ``data_dir/lm`` from the books and the training transcripts."""
+    text_dir = data_dir / "lm_text"
+    text_dir.mkdir(parents=True, exist_ok=True)
+    lines = [normalize_text(u.text) for manifest in transcripts for u in read_manifest(manifest)]
+    write_text_atomic(text_dir / "transcripts.txt", "".join(line + "\n" for line in lines if line))
+    books = sorted((data_root / "text" / "gutenberg").glob("*.txt"))
+    return build_lm([*books, text_dir / "transcripts.txt"], data_dir / "lm", order=LM_ORDER)
+
+
+def tune_lm_weights(model: Model, valid_manifest: Path, lm: Path, out: Path) -> dict:
+    """Grid-search LM weight and word score by validation WER; the best is written to ``out``."""
+    results = []
+    for lm_weight, word_score in itertools.product(LM_WEIGHTS, WORD_SCORES):
+        summary = evaluate(
+            model, valid_manifest, decoder="beam", progress=False, beam_size=BEAM_SIZE, lm=lm,
+            lm_weight=lm_weight, word_score=word_score,
+        )  # fmt: skip
+        results.append({"lm_weight": lm_weight, "word_score": word_score, "wer": summary["wer"]})
+        logger.info("lm_weight %.1f word_score %.1f: valid WER %.2f%%", lm_weight, word_score, 100 * summary["wer"])
+    best = min(results, key=lambda r: r["wer"])
+    write_text_atomic(out, json.dumps({"best": best, "grid": results}, indent=2) + "\n")
+    return best
+
+
+def decoder_settings(lm: Path, tuned: dict) -> dict[str, dict]:
+    return {
+        "greedy": {"decoder": "greedy"},
+        f"beam {BEAM_SIZE}": {"decoder": "beam", "beam_size": BEAM_SIZE},
+        f"beam {BEAM_SIZE} + 3-gram LM": {
+            "decoder": "beam", "beam_size": BEAM_SIZE, "lm": lm,
+            "lm_weight": tuned["lm_weight"], "word_score": tuned["word_score"],
+        },
+    }  # fmt: skip
+
+
+def compare_decoders(model: Model, manifests: dict[str, Path], settings: dict[str, dict], report_dir: Path) -> str:
+    """Evaluate every decoder setting on every manifest (one thread); returns a Markdown table."""
+    torch.set_num_threads(1)
+    rows = ["| set | decoder | WER % | CER % | RTF (1 thread) |", "|---|---|---|---|---|"]
+    for (set_name, manifest), (decoder_name, options) in itertools.product(manifests.items(), settings.items()):
+        slug = decoder_name.replace(" ", "_").replace("+", "plus")
+        summary = evaluate(model, manifest, report_dir=report_dir / f"{set_name}-{slug}", progress=False, **options)
+        rtf = summary["decode_seconds"] / summary["audio_seconds"]
+        rows.append(
+            f"| {set_name} | {decoder_name} | {100 * summary['wer']:.2f} | {100 * summary['cer']:.2f} | {rtf:.4f} |"
+        )
+        logger.info(rows[-1])
+    table = "\n".join(rows) + "\n"
+    write_text_atomic(report_dir / "results.md", table)
+    return table
