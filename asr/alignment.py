@@ -7,6 +7,7 @@ the user gives.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -20,13 +21,20 @@ class AlignmentError(ASRError):
     """A transcript cannot be aligned to the audio (too long for it, or unspellable)."""
 
 
+# Words whose letters are at most this many output frames apart are taken to be spoken without
+# a pause: their shared boundary is put midway between them (CTC's peaky letters leave the
+# frames in between to blanks and the word delimiter, which belong to either word).
+MAX_JOINED_GAP_FRAMES = 6
+
+
 @dataclass(frozen=True)
 class AlignedWord:
-    """A word's output frames ``[start_frame, end_frame)`` and mean token probability."""
+    """A word's span ``[start_frame, end_frame)`` in output frames (fractional at boundaries
+    shared with a neighbour) and its mean token probability."""
 
     word: str
-    start_frame: int
-    end_frame: int
+    start_frame: float
+    end_frame: float
     confidence: float
 
 
@@ -39,8 +47,10 @@ def ctc_frames_needed(token_ids: list[int]) -> int:
 def align_words(log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer) -> list[AlignedWord]:
     """Align normalised ``text`` to ``(T, V)`` log-probabilities of one utterance.
 
-    Each word spans from its first token's first frame to its last token's last frame; its
-    confidence is the mean over its tokens of the token's mean probability on its frames.
+    Each word spans from its first token's first frame to its last token's last frame, except
+    that two words closer than :data:`MAX_JOINED_GAP_FRAMES` share the boundary midway between
+    them. A word's confidence is the mean over its tokens of the token's mean probability on
+    its frames.
 
     Raises:
         AlignmentError: the text has more tokens than the audio has frames for.
@@ -73,4 +83,16 @@ def align_words(log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer) ->
         word_spans.append(span)
     if len(aligned) != len(words):  # only if the tokenizer's spelling of a word held a delimiter
         raise AlignmentError(f"aligned {len(aligned)} words but the text has {len(words)}")
-    return aligned
+    return join_close_words(aligned)
+
+
+def join_close_words(words: list[AlignedWord]) -> list[AlignedWord]:
+    """Give words separated by at most :data:`MAX_JOINED_GAP_FRAMES` a shared, midway boundary."""
+    joined = list(words)
+    for i in range(1, len(joined)):
+        previous, word = joined[i - 1], joined[i]
+        if word.start_frame - previous.end_frame <= MAX_JOINED_GAP_FRAMES:
+            middle = (previous.end_frame + word.start_frame) / 2
+            joined[i - 1] = dataclasses.replace(previous, end_frame=middle)
+            joined[i] = dataclasses.replace(word, start_frame=middle)
+    return joined

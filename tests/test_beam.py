@@ -83,7 +83,10 @@ def test_missing_files_and_bad_settings_are_refused(tmp_path):
 def test_forced_alignment_places_words_on_their_frames():
     log_probs = frames_for("__HH_E_LL_LLO__ WW_O_R_LD_")
     words = align_words(log_probs, "HELLO WORLD", TOKENIZER)
-    assert [(w.word, w.start_frame, w.end_frame) for w in words] == [("HELLO", 2, 13), ("WORLD", 16, 25)]
+    # Letters end at frame 13 and resume at 16: no pause, so the boundary is shared midway.
+    assert [(w.word, w.start_frame, w.end_frame) for w in words] == [("HELLO", 2, 14.5), ("WORLD", 14.5, 25)]
+    paused = align_words(frames_for("__HH_E_LL_LLO__" + "_" * 10 + " WW_O_R_LD_"), "HELLO WORLD", TOKENIZER)
+    assert [(w.start_frame, w.end_frame) for w in paused] == [(2, 13), (26, 35)]
     assert all(w.confidence == pytest.approx(0.9) for w in words)
 
 

@@ -12,6 +12,7 @@ import soundfile
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.longform import SplitConfig, cut_points, pieces
+from tests.test_formats import check_srt, check_vtt
 
 SAMPLE = "asr/samples/sample.wav"
 
@@ -81,9 +82,9 @@ def test_pieces_are_stitched_with_their_own_times():
 
 
 @pytest.mark.slow
-def test_an_hour_of_audio_stays_within_two_gigabytes(tmp_path):
-    # One hour of 48 kHz stereo speech-and-silence, transcribed in a fresh process whose peak
-    # memory is then read back.
+def test_an_hour_of_audio_stays_within_two_gigabytes_and_gives_valid_subtitles(tmp_path):
+    # One hour of 48 kHz stereo speech and silence, transcribed by the command line in a fresh
+    # process whose peak memory is then read back.
     rate = 48_000
     path = tmp_path / "hour.wav"
     speech = load_audio(SAMPLE, rate)
@@ -92,14 +93,23 @@ def test_an_hour_of_audio_stays_within_two_gigabytes(tmp_path):
     with soundfile.SoundFile(path, "w", rate, 2, subtype="PCM_16") as f:
         for _ in range(repeats):
             f.write(np.stack([block, block], axis=1))
+    out_dir = tmp_path / "out"
     script = (
-        "import json, resource, sys, asr\n"
-        "t = asr.load_model().transcribe(sys.argv[1])\n"
-        "print(json.dumps({'words': len(t.text.split()), 'duration': t.duration,\n"
-        "                  'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "import json, resource, sys\n"
+        "from asr.cli import main\n"
+        "status = main(['transcribe', sys.argv[1], '--output-dir', sys.argv[2], '--output-format', 'all'])\n"
+        "print(json.dumps({'status': status, 'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout)
-    assert result["duration"] >= 3600
-    assert result["words"] > 5 * repeats  # every repeat of the sample was transcribed
+    run = subprocess.run([sys.executable, "-c", script, str(path), str(out_dir)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["status"] == 0
     assert result["peak_mb"] < 2048, result
+    transcript = json.loads((out_dir / "hour.json").read_text())
+    assert transcript["duration"] >= 3600
+    assert len(transcript["segments"]) >= 3600 / 30
+    assert len(transcript["text"].split()) > 5 * repeats  # every repeat of the sample was transcribed
+    srt, vtt = (out_dir / "hour.srt").read_text(), (out_dir / "hour.vtt").read_text()
+    # Cues last at most 7 s, so an hour of speech takes hundreds of them.
+    assert check_srt(srt) == check_vtt(vtt) > 3600 / 7 / 2
+    assert srt.rstrip().splitlines()[-2].startswith("01:00:")  # the last cue is at the end of the hour

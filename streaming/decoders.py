@@ -1,0 +1,166 @@
+"""Incremental CTC decoders: frames in as they come, a committed prefix and a tentative tail out.
+
+The committed prefix never changes once shown; the tentative tail may. Both decoders work on
+one segment at a time (:meth:`reset` starts the next) and give word frames relative to the
+segment's first frame.
+
+- :class:`GreedyDecoder`: best token per frame. Completed words (followed by a word delimiter)
+  are committed; the word still being spelled is tentative.
+- :class:`BeamDecoder`: torchaudio's ``ctc_decoder`` through ``decode_begin``/``decode_step``/
+  ``decode_end``. The words that every hypothesis in the beam agrees on are committed.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torchaudio.models.decoder import ctc_decoder
+
+from asr.beam import BeamConfig
+from asr.decoding import WordSpan, words_from_tokens
+from asr.text import WORD_DELIMITER, CharTokenizer
+
+
+class IncrementalDecoder(Protocol):
+    def reset(self) -> None: ...
+
+    def step(self, log_probs: torch.Tensor) -> None: ...
+
+    @property
+    def committed(self) -> tuple[str, ...]: ...
+
+    @property
+    def tentative(self) -> tuple[str, ...]: ...
+
+    def finish(self) -> tuple[WordSpan, ...]: ...
+
+
+class GreedyDecoder:
+    """Greedy decoding of one segment, frame by frame; see the module docstring."""
+
+    def __init__(self, tokenizer: CharTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.delimiter = tokenizer.tokens.index(WORD_DELIMITER)
+        self.previous = tokenizer.blank_id  # carried across segments: a repeat stays collapsed
+        self.reset()
+
+    def reset(self) -> None:
+        self.frames = 0
+        self.ids: list[int] = []
+        self.token_frames: list[int] = []
+        self.logps: list[float] = []
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        """Decode ``(T, V)`` more log-probabilities of this segment."""
+        best_logp, best = log_probs.max(dim=-1)
+        for offset, (token, logp) in enumerate(zip(best.tolist(), best_logp.tolist())):
+            if token != self.previous and token != self.tokenizer.blank_id:
+                self.ids.append(token)
+                self.token_frames.append(self.frames + offset)
+                self.logps.append(logp)
+            self.previous = token
+        self.frames += log_probs.shape[0]
+
+    def _words(self) -> tuple[WordSpan, ...]:
+        return words_from_tokens(self.ids, self.token_frames, self.logps, self.tokenizer)
+
+    @property
+    def committed(self) -> tuple[str, ...]:
+        words = [w.word for w in self._words()]
+        ends_with_delimiter = bool(self.ids) and self.ids[-1] == self.delimiter
+        return tuple(words if ends_with_delimiter else words[:-1])
+
+    @property
+    def tentative(self) -> tuple[str, ...]:
+        words = [w.word for w in self._words()]
+        return tuple(words[len(self.committed) :])
+
+    def finish(self) -> tuple[WordSpan, ...]:
+        return self._words()
+
+
+class BeamDecoder:
+    """Beam search of one segment through flashlight's incremental interface."""
+
+    def __init__(self, config: BeamConfig, tokenizer: CharTokenizer) -> None:
+        self.tokenizer = tokenizer
+        # Keep the whole beam: the committed prefix is what all of it agrees on.
+        self.decoder = ctc_decoder(
+            lexicon=config.resolved_lexicon(), tokens=list(tokenizer.tokens), lm=config.lm,
+            nbest=config.beam_size, beam_size=config.beam_size, beam_size_token=config.beam_size_token,
+            beam_threshold=config.beam_threshold, lm_weight=config.lm_weight, word_score=config.word_score,
+            unk_score=config.unk_score, blank_token=tokenizer.tokens[tokenizer.blank_id], sil_token=WORD_DELIMITER,
+        )  # fmt: skip
+        self.delimiter = tokenizer.tokens.index(WORD_DELIMITER)
+        self.started = False
+        self.reset()
+
+    def reset(self) -> None:
+        if self.started:
+            self.decoder.decode_end()
+        self.decoder.decode_begin()
+        self.started = True
+        self.frames = 0
+        self.log_probs: list[torch.Tensor] = []
+        self._committed: tuple[str, ...] = ()
+        self._best: tuple[str, ...] = ()
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        if log_probs.shape[0] == 0:
+            return
+        emissions = log_probs.float().contiguous()
+        self.decoder.decode_step(emissions)
+        self.log_probs.append(emissions)
+        self.frames += log_probs.shape[0]
+        beam = [self._text(h.tokens.tolist()).split() for h in self.decoder.get_final_hypothesis()]
+        if not beam:
+            return
+        # Only whole words followed by another word are safe to commit: the last may grow.
+        agreed = list(beam[0][:-1])
+        for words in beam[1:]:
+            n = 0
+            while n < min(len(agreed), len(words) - 1) and agreed[n] == words[n]:
+                n += 1
+            agreed = agreed[:n]
+        if len(agreed) > len(self._committed) and tuple(agreed[: len(self._committed)]) == self._committed:
+            self._committed = tuple(agreed)
+        self._best = tuple(beam[0])
+
+    def _text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode([i for i in ids if i != self.tokenizer.blank_id])
+
+    @property
+    def committed(self) -> tuple[str, ...]:
+        return self._committed
+
+    @property
+    def tentative(self) -> tuple[str, ...]:
+        best = self._best
+        if best[: len(self._committed)] == self._committed:
+            return best[len(self._committed) :]
+        return ()
+
+    def finish(self) -> tuple[WordSpan, ...]:
+        """End the segment: the best final hypothesis that keeps the committed prefix."""
+        self.decoder.decode_end()
+        self.started = False
+        hypotheses = self.decoder.get_final_hypothesis()
+        chosen = None
+        for h in hypotheses:
+            if tuple(self._text(h.tokens.tolist()).split()[: len(self._committed)]) == self._committed:
+                chosen = h
+                break
+        if chosen is None:
+            return tuple(WordSpan(w, 0, 0, 0.0) for w in self._committed)
+        ids, frames = chosen.tokens.tolist(), chosen.timesteps.tolist()
+        keep = [i for i, t in enumerate(ids) if t != self.tokenizer.blank_id]
+        ids, frames = [ids[i] for i in keep], [frames[i] for i in keep]
+        while ids and ids[0] == self.delimiter:
+            ids, frames = ids[1:], frames[1:]
+        while ids and ids[-1] == self.delimiter:
+            ids, frames = ids[:-1], frames[:-1]
+        all_log_probs = torch.cat(self.log_probs) if self.log_probs else torch.zeros(1, self.tokenizer.vocab_size)
+        last = all_log_probs.shape[0] - 1
+        logps = [float(all_log_probs[min(f, last), t]) for t, f in zip(ids, frames)]
+        return words_from_tokens(ids, frames, logps, self.tokenizer)

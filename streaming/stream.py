@@ -1,0 +1,194 @@
+"""Live recognition: a :class:`Recognizer` holds the model, each :class:`Stream` one session.
+
+A stream's state is explicit and its own: the incremental feature extractor's leftover samples,
+feature frames that do not yet fill a stack of ``stack_frames``, the LSTM's ``(h, c)``, the
+decoder's hypotheses and the endpoint counters. Audio may come in chunks of any size; the
+model only ever sees whole stacks, so the output is the same however the audio is cut, and the
+same as running the unidirectional model over the whole recording.
+
+>>> recognizer = Recognizer(asr.load_model("streaming"))
+>>> stream = recognizer.create_stream()
+>>> stream.accept_waveform(chunk)      # (T,) float32 at 16 kHz, any T
+>>> stream.partial                     # text of the open segment so far
+>>> stream.finalized                   # closed segments, which never change
+>>> transcript = stream.finish()
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from asr.api import Model
+from asr.audio import validate_waveform
+from asr.beam import BeamConfig
+from asr.errors import ASRError, ConfigError
+from asr.features import IncrementalFeatures
+from asr.network import LSTMState
+from asr.transcript import Segment, Transcript, Word
+from streaming.decoders import BeamDecoder, GreedyDecoder, IncrementalDecoder
+from streaming.endpoint import EndpointConfig, EndpointState, is_endpoint
+
+logger = logging.getLogger(__name__)
+
+
+class StreamFinishedError(ASRError):
+    """Audio was fed to a stream after :meth:`Stream.finish`; call :meth:`Stream.reset` first."""
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    decoder: str = "greedy"  # "greedy" or "beam"
+    beam: BeamConfig = field(default_factory=BeamConfig)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+
+
+class Recognizer:
+    """A unidirectional model ready to serve any number of independent streams."""
+
+    def __init__(self, model: Model, config: RecognizerConfig = RecognizerConfig()) -> None:
+        if model.network.config.bidirectional:
+            raise ConfigError(
+                f"{model.name or 'this model'} is bidirectional and needs the whole recording; "
+                "streaming needs a unidirectional model (e.g. asr.load_model('streaming'))"
+            )
+        if config.decoder not in ("greedy", "beam"):
+            raise ConfigError(f"unknown decoder {config.decoder!r}; choose greedy or beam")
+        self.model = model
+        self.config = config
+
+    @property
+    def sample_rate(self) -> int:
+        return self.model.sample_rate
+
+    def new_decoder(self) -> IncrementalDecoder:
+        if self.config.decoder == "beam":
+            return BeamDecoder(self.config.beam, self.model.tokenizer)
+        return GreedyDecoder(self.model.tokenizer)
+
+    def create_stream(self) -> Stream:
+        return Stream(self)
+
+
+class Stream:
+    """One live session; see the module docstring."""
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        self.recognizer = recognizer
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything and start a new session."""
+        model = self.recognizer.model
+        self.features = IncrementalFeatures(model.extractor)
+        self.pending = torch.zeros(0, model.checkpoint.features.n_mels)  # (T_pending < stack, n_mels)
+        self.lstm_state: LSTMState | None = None
+        self.decoder = self.recognizer.new_decoder()
+        self.endpoint = EndpointState()
+        self.frames_done = 0  # output frames decoded since the session began
+        self.segment_start = 0  # output frame where the open segment began
+        self.samples_seen = 0
+        self._finalized: list[Segment] = []
+        self.finished = False
+
+    # --- feeding --------------------------------------------------------------------------
+
+    def accept_waveform(self, samples: np.ndarray | torch.Tensor) -> None:
+        """Feed ``(T,)`` float samples at the model's rate (any ``T``, zero included).
+
+        Raises:
+            StreamFinishedError: the stream was finished.
+            AudioError: the samples are not a finite 1-D array.
+        """
+        if self.finished:
+            raise StreamFinishedError("this stream is finished; reset() it or create a new one")
+        if isinstance(samples, torch.Tensor):
+            samples = samples.detach().cpu().numpy()
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.size == 0:
+            return
+        validate_waveform(samples, "<stream chunk>", 1)
+        self.samples_seen += samples.size
+        frames = self.features.accept(samples)  # (T_new, n_mels)
+        self.pending = torch.cat([self.pending, frames])
+        stack = self.recognizer.model.network.config.stack_frames
+        usable = (self.pending.shape[0] // stack) * stack
+        if usable == 0:
+            return
+        chunk, self.pending = self.pending[:usable], self.pending[usable:]
+        with torch.inference_mode():
+            log_probs, _, self.lstm_state = self.recognizer.model.network(
+                chunk.unsqueeze(0), torch.tensor([usable]), self.lstm_state
+            )
+        self._decode(log_probs[0])
+
+    def _decode(self, log_probs: torch.Tensor) -> None:
+        """Decode ``(T', V)`` new log-probabilities, closing segments where endpoints fall."""
+        config = self.recognizer.config.endpoint
+        step = self.recognizer.model.seconds_per_output_frame
+        blank = self.recognizer.model.tokenizer.blank_id
+        is_blank = (log_probs.argmax(dim=-1) == blank).tolist()
+        start = 0
+        for i, frame_is_blank in enumerate(is_blank):
+            self.endpoint.update([frame_is_blank], emitted=not frame_is_blank)
+            if is_endpoint(self.endpoint, config, step):
+                self.decoder.step(log_probs[start : i + 1])
+                self.frames_done += i + 1 - start
+                self._close_segment()
+                start = i + 1
+        if start < len(is_blank):
+            self.decoder.step(log_probs[start:])
+            self.frames_done += len(is_blank) - start
+
+    def _close_segment(self) -> None:
+        words = self.decoder.finish()
+        step = self.recognizer.model.seconds_per_output_frame
+        offset = self.segment_start * step
+        if words:
+            timed = tuple(
+                Word(w.word, round(offset + w.start_frame * step, 3), round(offset + (w.end_frame + 1) * step, 3),
+                     round(w.confidence, 4))
+                for w in words
+            )  # fmt: skip
+            text = " ".join(w.word for w in words)
+            self._finalized.append(Segment(text, round(offset, 3), round(self.frames_done * step, 3), timed))
+        self.decoder.reset()
+        self.endpoint = EndpointState()
+        self.segment_start = self.frames_done
+
+    # --- results --------------------------------------------------------------------------
+
+    @property
+    def finalized(self) -> tuple[Segment, ...]:
+        """Closed segments, oldest first; they never change."""
+        return tuple(self._finalized)
+
+    @property
+    def committed(self) -> str:
+        """The open segment's text that will not change."""
+        return " ".join(self.decoder.committed)
+
+    @property
+    def partial(self) -> str:
+        """The open segment's text so far: the committed prefix and the tentative tail."""
+        return " ".join(self.decoder.committed + self.decoder.tentative)
+
+    def finish(self) -> Transcript:
+        """Close the open segment and return the whole session's transcript.
+
+        Samples that do not fill a feature window and frames that do not fill a stack are
+        dropped, as the offline model drops them.
+        """
+        if not self.finished:
+            self._close_segment()
+            self.finished = True
+        segments = self.finalized
+        return Transcript(
+            text=" ".join(s.text for s in segments),
+            duration=self.samples_seen / self.recognizer.sample_rate,
+            words=tuple(w for s in segments for w in s.words),
+            segments=segments,
+        )

@@ -1,0 +1,121 @@
+"""Streams: any chunking gives the whole-file result; endpoints; finished streams refuse audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import asr
+from asr.checkpoint import save_checkpoint
+from asr.decoding import greedy_decode
+from asr.errors import ConfigError
+from asr.features import FeatureConfig, FeatureExtractor, LogMel, StatsAccumulator
+from asr.network import CTCModel, ModelConfig
+from asr.text import CharTokenizer
+from streaming import EndpointConfig, Recognizer, RecognizerConfig, StreamFinishedError
+
+
+@pytest.fixture
+def streaming_model(tmp_path, speechlike):
+    """A small random unidirectional model that emits blank on about half of the frames of
+    ``speechlike``, so that words and pauses both occur."""
+    tokenizer = CharTokenizer()
+    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_layers=2, bidirectional=False)
+    features = FeatureConfig()
+    stats = StatsAccumulator(features.n_mels)
+    stats.add(LogMel(features)(torch.from_numpy(speechlike)))
+    normalizer = stats.result()
+    torch.manual_seed(0)
+    network = CTCModel(config).eval()
+    with torch.no_grad():
+        network.head.weight *= 6.0  # sharper, input-dependent choices
+        feats = FeatureExtractor(features, normalizer)(speechlike).unsqueeze(0)
+        log_probs, _, _ = network(feats, torch.tensor([feats.shape[1]]))
+        others = log_probs[0, :, 1:].max(dim=-1).values
+        network.head.bias[tokenizer.blank_id] += (others - log_probs[0, :, 0]).median()
+    path = save_checkpoint(tmp_path / "uni", network, features, normalizer, tokenizer, {})
+    return asr.load_model(path)
+
+
+def feed_in_random_chunks(recognizer, audio, seed):
+    rng = np.random.default_rng(seed)
+    stream = recognizer.create_stream()
+    position = 0
+    while position < len(audio):
+        size = int(rng.integers(0, 4000))
+        stream.accept_waveform(audio[position : position + size])
+        position += size
+    return stream.finish()
+
+
+def test_any_chunking_gives_the_whole_file_result(streaming_model, speechlike):
+    recognizer = Recognizer(streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    whole = greedy_decode(streaming_model.log_probs(speechlike), streaming_model.tokenizer)
+    assert whole.text  # the random model does emit something
+    for seed in range(5):
+        transcript = feed_in_random_chunks(recognizer, speechlike, seed)
+        assert transcript.text == whole.text
+        assert [w.word for w in transcript.words] == [w.word for w in whole.words]
+
+
+def test_endpoints_cut_segments_the_same_way_for_any_chunking(streaming_model, speechlike):
+    config = RecognizerConfig(endpoint=EndpointConfig(silence_after_speech=0.12, max_segment=0.8))
+    recognizer = Recognizer(streaming_model, config)
+    audio = np.concatenate([speechlike, np.zeros(8000, dtype=np.float32), speechlike])
+    results = [feed_in_random_chunks(recognizer, audio, seed) for seed in range(3)]
+    assert len(results[0].segments) > 2
+    for other in results[1:]:
+        assert other.segments == results[0].segments
+    whole = greedy_decode(streaming_model.log_probs(audio), streaming_model.tokenizer)
+    assert results[0].text.replace(" ", "") == whole.text.replace(" ", "")
+    ends = [s.end for s in results[0].segments]
+    assert ends == sorted(ends) and all(s.end - s.start <= 0.8 + 1e-6 for s in results[0].segments)
+
+
+def test_partial_grows_and_committed_prefix_never_changes(streaming_model, speechlike):
+    recognizer = Recognizer(streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    stream = recognizer.create_stream()
+    shown: list[str] = []
+    for start in range(0, len(speechlike), 1600):
+        stream.accept_waveform(speechlike[start : start + 1600])
+        committed = stream.committed.split()
+        assert committed[: len(shown)] == shown
+        assert stream.partial.startswith(stream.committed)
+        shown = committed
+    assert stream.finish().text.split()[: len(shown)] == shown
+
+
+def test_finished_stream_refuses_audio_until_reset(streaming_model, speechlike):
+    stream = Recognizer(streaming_model).create_stream()
+    stream.accept_waveform(speechlike)
+    first = stream.finish()
+    with pytest.raises(StreamFinishedError):
+        stream.accept_waveform(speechlike)
+    stream.reset()
+    stream.accept_waveform(speechlike)
+    assert stream.finish() == first
+
+
+def test_streams_are_independent(streaming_model, speechlike):
+    recognizer = Recognizer(streaming_model)
+    a, b = recognizer.create_stream(), recognizer.create_stream()
+    for start in range(0, len(speechlike), 3200):
+        a.accept_waveform(speechlike[start : start + 3200])
+        b.accept_waveform(np.zeros(3200, dtype=np.float32))
+    alone = recognizer.create_stream()
+    alone.accept_waveform(speechlike)
+    assert a.finish() == alone.finish()
+
+
+def test_bidirectional_model_is_refused(tiny_checkpoint):
+    with pytest.raises(ConfigError, match="unidirectional"):
+        Recognizer(asr.load_model(tiny_checkpoint))
+
+
+def test_beam_streaming_matches_offline_beam(streaming_model, speechlike):
+    config = RecognizerConfig(decoder="beam", endpoint=EndpointConfig(enabled=False))
+    recognizer = Recognizer(streaming_model, config)
+    offline = streaming_model.transcribe(speechlike, decoder="beam").text
+    for seed in range(3):
+        assert feed_in_random_chunks(recognizer, speechlike, seed).text == offline
