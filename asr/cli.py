@@ -98,6 +98,36 @@ def cmd_align(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_dictate(args: argparse.Namespace) -> int:
+    from asr.api import load_model
+    from asr.beam import BeamConfig
+    from streaming.audio_source import FileSource, Microphone, list_devices
+    from streaming.dictate import Display, dictate
+    from streaming.endpoint import EndpointConfig
+    from streaming.stream import Recognizer, RecognizerConfig
+
+    if args.list_devices:
+        print(list_devices())
+        return EXIT_OK
+    torch.set_num_threads(args.threads)
+    options = decode_options(args)
+    beam = (
+        BeamConfig(**{k: v for k, v in options.items() if k != "decoder"}) if args.decoder == "beam" else BeamConfig()
+    )
+    endpoint = EndpointConfig(silence_after_speech=args.silence_after_speech, max_segment=args.max_segment)
+    recognizer = Recognizer(load_model(args.model), RecognizerConfig(args.decoder, beam, endpoint))
+    source = FileSource(args.input, realtime=args.realtime) if args.input else Microphone(args.device)
+    if not args.input:
+        print(f"listening on {source.name} ({source.sample_rate} Hz); Ctrl+C to stop", file=sys.stderr)
+    report = dictate(
+        recognizer, source, source.sample_rate, Display(sys.stdout, live=sys.stdout.isatty()),
+        Path(args.output) if args.output else None,
+    )  # fmt: skip
+    if report.overflows:
+        print(f"warning: the input overflowed {report.overflows} times (audio was lost)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from asr.train import train
     from asr.train_config import load_train_config
@@ -205,6 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="alignments", help="with --manifest: <id>.json per utterance here")
     _add_model_flags(p)
     p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("dictate", help="live transcription from the microphone (or a replayed file)")
+    p.add_argument("--list-devices", action="store_true", help="list capture devices and exit")
+    p.add_argument("--device", default=None, help="capture device index or name (default: the system default)")
+    p.add_argument("--input", default=None, metavar="FILE", help="replay this audio file instead of a microphone")
+    p.add_argument("--realtime", action="store_true", help="with --input: pace the file like a live microphone")
+    p.add_argument("--output", default=None, metavar="FILE", help="append each finalized segment to this file")
+    p.add_argument(
+        "--silence-after-speech", type=float, default=0.8,
+        help="seconds of silence after speech that end a segment",
+    )  # fmt: skip
+    p.add_argument("--max-segment", type=float, default=20.0, help="longest segment in seconds")
+    _add_model_flags(p)
+    _add_decoder_flags(p)
+    p.set_defaults(func=cmd_dictate, model="streaming")
 
     p = sub.add_parser("train", help="train a model from a TOML config")
     p.add_argument("--config", required=True, help="training config (TOML)")

@@ -119,3 +119,63 @@ def test_beam_streaming_matches_offline_beam(streaming_model, speechlike):
     offline = streaming_model.transcribe(speechlike, decoder="beam").text
     for seed in range(3):
         assert feed_in_random_chunks(recognizer, speechlike, seed).text == offline
+
+
+def test_dictate_replays_a_file_through_the_live_path(streaming_model, speechlike, tmp_path, capsys):
+    import soundfile
+
+    from asr.cli import main
+
+    audio = np.concatenate([speechlike, np.zeros(16000, dtype=np.float32), speechlike])
+    wav = tmp_path / "talk.wav"
+    soundfile.write(wav, np.stack([audio, audio], axis=1), 16000)  # stereo: mixed down on the way
+    model_dir = str(streaming_model.name)
+    out = tmp_path / "dictated.txt"
+    out.write_text("earlier line\n")
+    assert main(["dictate", "--model", model_dir, "--input", str(wav), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    stream = Recognizer(streaming_model).create_stream()
+    stream.accept_waveform(audio)
+    expected = [s.text for s in stream.finish().segments]
+    assert printed == expected and expected
+    assert out.read_text().splitlines() == ["earlier line", *expected]  # appended, nothing lost
+
+
+def test_dictate_at_another_rate_is_resampled(streaming_model, speechlike, tmp_path, capsys):
+    import soundfile
+    import torchaudio
+
+    from asr.cli import main
+
+    wav = tmp_path / "talk48k.wav"
+    soundfile.write(wav, torchaudio.functional.resample(torch.from_numpy(speechlike), 16000, 48000).numpy(), 48000)
+    assert main(["dictate", "--model", str(streaming_model.name), "--input", str(wav)]) == 0
+    dictated = " ".join(capsys.readouterr().out.split())
+    stream = Recognizer(streaming_model).create_stream()
+    stream.accept_waveform(asr.audio.load_audio(wav))  # the whole file resampled at once
+    assert dictated == stream.finish().text
+
+
+def test_streaming_imports_without_sounddevice():
+    import subprocess
+    import sys
+
+    code = "import sys, asr, streaming, asr.cli; assert 'sounddevice' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_missing_portaudio_names_the_package(monkeypatch):
+    import builtins
+
+    from streaming.audio_source import DeviceError, import_sounddevice
+
+    real_import = builtins.__import__
+
+    def no_portaudio(name, *args, **kwargs):
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_portaudio)
+    with pytest.raises(DeviceError, match="apt-get install libportaudio2"):
+        import_sounddevice()
