@@ -123,8 +123,11 @@ def cmd_dictate(args: argparse.Namespace) -> int:
         recognizer, source, source.sample_rate, Display(sys.stdout, live=sys.stdout.isatty()),
         Path(args.output) if args.output else None,
     )  # fmt: skip
-    if report.overflows:
-        print(f"warning: the input overflowed {report.overflows} times (audio was lost)", file=sys.stderr)
+    print(
+        f"dictated {report.transcript.duration:.1f} s of audio in {len(report.transcript.segments)} segment(s); "
+        f"{report.overflows} input overflow(s)" + (" (audio was lost)" if report.overflows else ""),
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

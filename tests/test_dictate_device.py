@@ -1,0 +1,103 @@
+"""``asr dictate`` against a real capture device: a PulseAudio pipe source fed with speech.
+
+The audio goes FIFO -> PulseAudio -> ALSA's pulse plugin -> PortAudio -> sounddevice -> the
+dictation loop, the path a microphone takes. Needs ``pulseaudio``, ``pulseaudio-utils`` and
+``libasound2-plugins`` (``.ci/run`` installs them); skipped with a reason where they are absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from asr.audio import load_audio
+from tests.test_streaming import streaming_model  # noqa: F401 - fixture
+
+RATE = 16_000
+SAMPLE = "asr/samples/sample.wav"
+
+
+def _pactl(*args: str) -> str:
+    return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def virtual_microphone(tmp_path):
+    """A PulseAudio daemon with a pipe source as the default capture device; yields the FIFO."""
+    if not (shutil.which("pulseaudio") and shutil.which("pactl")):
+        pytest.skip("needs pulseaudio and pactl (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)")
+    started = subprocess.run(["pactl", "info"], capture_output=True).returncode != 0
+    if started:
+        subprocess.run(
+            ["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n", "--load=module-native-protocol-unix"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        for _ in range(50):
+            if subprocess.run(["pactl", "info"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+    fifo = tmp_path / f"vmic-{uuid.uuid4().hex[:8]}.fifo"
+    name = f"vmic_{uuid.uuid4().hex[:8]}"
+    module = _pactl(
+        "load-module", "module-pipe-source", f"source_name={name}", f"file={fifo}", "format=s16le",
+        f"rate={RATE}", "channels=1",
+    ).strip()  # fmt: skip
+    _pactl("set-default-source", name)
+    yield fifo
+    _pactl("unload-module", module)
+    if started:
+        subprocess.run(["pulseaudio", "--kill"], capture_output=True)
+
+
+def feed(fifo, audio: np.ndarray, stop: threading.Event, spoken: threading.Event) -> None:
+    """Write ``audio`` then silence into the pipe source in real time until ``stop``: the pipe
+    source only produces audio while something writes to it."""
+    block = RATE // 10
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    silence = np.zeros(block, dtype="<i2")
+    with open(fifo, "wb") as f:
+        for start in range(0, len(pcm), block):
+            f.write(pcm[start : start + block].tobytes())
+            f.flush()
+            time.sleep(0.1)
+        spoken.set()
+        while not stop.is_set():
+            f.write(silence.tobytes())
+            f.flush()
+            time.sleep(0.1)
+
+
+def test_dictate_hears_the_virtual_microphone(virtual_microphone, streaming_model, tmp_path):  # noqa: F811
+    speech = load_audio(SAMPLE)
+    out = tmp_path / "dictated.txt"
+    command = [sys.executable, "-m", "asr.cli", "dictate", "--model", str(streaming_model.name), "--device", "pulse",
+               "--output", str(out)]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(3)  # let it open the device
+    stop, spoken = threading.Event(), threading.Event()
+    feeder = threading.Thread(target=feed, args=(virtual_microphone, speech, stop, spoken))
+    feeder.start()
+    try:
+        spoken.wait(timeout=30)
+        time.sleep(2.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        stop.set()
+        feeder.join()
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "listening on" in stderr
+    dictated = float(stderr.split("dictated ")[1].split(" s")[0])
+    assert dictated >= len(speech) / RATE + 2.0  # the speech and the silence after it arrived
+    assert out.exists()
