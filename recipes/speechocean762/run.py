@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
 """speechocean762 recipe: numbered, resumable stages from raw corpus to evaluated model.
 
-Stages (each leaves ``data/.stage-N.done`` or ``exp/.../.stage-N.done`` when it finishes and is
-skipped afterwards unless ``--force``):
+Stages (each leaves ``data/.stage-N-NAME.done``, or ``data/.stage-N-NAME-MODEL.done`` for the
+per-model stages, when it finishes, and is skipped afterwards unless ``--force``):
 
   0  prepare    JSONL manifests: train (minus held-out validation speakers), valid, test, and
                 timit_sample (eval only)
   1  synthesize speech of the training transcripts and of Gutenberg sentences with flite,
                 festival and espeak-ng voices (synthesize.py), added to the training set
   2  stats      global log-mel mean and std over the real training audio
-  3  train      train conf/bilstm.toml (resumes on its own after an interruption)
+  3  train      train conf/bilstm.toml (--models default) and/or conf/unilstm.toml
+                (--models streaming); resumes on its own after an interruption
   4  lm         a KenLM 3-gram and lexicon from the Gutenberg books and the training transcripts
   5  evaluate   LM weight and word score tuned on the validation speakers; then greedy, beam and
                 beam+LM WER, CER and speed of the best checkpoint on speechocean762 test and
                 timit_sample (exp/.../eval/results.md)
-  6  bundle     copy the best checkpoint into the package as the default model (asr/models/default)
+  6  bundle     copy each best checkpoint into the package (asr/models/default, asr/models/streaming)
 
 Usage: python recipes/speechocean762/run.py --stage 0 --stop-stage 6 [--data-root DIR]
+           [--models default streaming]
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ logger = logging.getLogger("recipe")
 RECIPE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = RECIPE_DIR.parents[1]
 DATA_DIR = RECIPE_DIR / "data"
-CONFIG = RECIPE_DIR / "conf" / "bilstm.toml"
+# The models this recipe trains, by the name they are bundled under.
+CONFIGS = {"default": RECIPE_DIR / "conf" / "bilstm.toml", "streaming": RECIPE_DIR / "conf" / "unilstm.toml"}
+# Stages that run once per model; their done-markers carry the model's name.
+PER_MODEL_STAGES = (3, 5, 6)
 # Train speakers held out for validation (checkpoint selection), about 4% of the set.
 VALID_SPEAKERS = 5
 SPLIT_SEED = 762
@@ -131,8 +136,8 @@ def stage_stats() -> None:
     logger.info("feature statistics over %d frames written to %s", stats.count, DATA_DIR / "stats.json")
 
 
-def stage_train() -> None:
-    config = load_train_config(CONFIG)
+def stage_train(name: str) -> None:
+    config = load_train_config(CONFIGS[name])
     train(config, resume=(Path(config.exp_dir) / "last").exists())
 
 
@@ -141,8 +146,8 @@ def stage_lm(data_root: Path) -> None:
     logger.info("language model %s, lexicon %s", files.lm, files.lexicon)
 
 
-def stage_evaluate() -> None:
-    exp_dir = Path(load_train_config(CONFIG).exp_dir)
+def stage_evaluate(name: str) -> None:
+    exp_dir = Path(load_train_config(CONFIGS[name]).exp_dir)
     model = load_model(exp_dir / "best")
     lm = DATA_DIR / "lm" / "lm.bin"
     tuned = tune_lm_weights(model, DATA_DIR / "valid.jsonl", lm, exp_dir / "lm-tuning.json")
@@ -152,11 +157,11 @@ def stage_evaluate() -> None:
     logger.info("results (also in %s):\n%s", exp_dir / "eval" / "results.md", table)
 
 
-def stage_bundle() -> None:
-    best_dir = Path(load_train_config(CONFIG).exp_dir) / "best"
+def stage_bundle(name: str) -> None:
+    best_dir = Path(load_train_config(CONFIGS[name]).exp_dir) / "best"
     best = load_checkpoint(best_dir)
     provenance = dict(best.provenance)
-    provenance["recipe"] = "recipes/speechocean762 (conf/bilstm.toml)"
+    provenance["recipe"] = f"recipes/speechocean762 (conf/{CONFIGS[name].name})"
     # The training config names paths on the machine that trained; keep only their file names.
     config = provenance.pop("train_config", {})
     provenance["train_config"] = {
@@ -164,7 +169,7 @@ def stage_bundle() -> None:
         "exp_dir": Path(config.get("exp_dir", "")).name,
         "data": {k: Path(v).name if k != "attribution" else v for k, v in config.get("data", {}).items()},
     }
-    target = REPO_ROOT / "asr" / "models" / "default"
+    target = REPO_ROOT / "asr" / "models" / name
     save_checkpoint(target, best.model, best.features, best.normalizer, best.tokenizer, provenance)
     logger.info("bundled %s into %s", best_dir, target)
 
@@ -178,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-stage", type=int, default=max(STAGES), help="last stage to run")
     parser.add_argument("--data-root", type=Path, default=default_data_root(), help="the shared data folder")
     parser.add_argument("--force", action="store_true", help="rerun stages already marked done")
+    parser.add_argument(
+        "--models", nargs="+", choices=sorted(CONFIGS), default=["default"],
+        help="models to train, evaluate and bundle in stages 3, 5 and 6 (default: default)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -191,13 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         6: stage_bundle,
     }
     for stage in range(args.stage, args.stop_stage + 1):
-        marker = DATA_DIR / f".stage-{stage}-{STAGES[stage]}.done"
-        if marker.exists() and not args.force:
-            logger.info("stage %d (%s) already done; skipping", stage, STAGES[stage])
-            continue
-        logger.info("stage %d: %s", stage, STAGES[stage])
-        actions[stage]()
-        marker.touch()
+        for model in args.models if stage in PER_MODEL_STAGES else [None]:
+            suffix = f"-{model}" if model else ""
+            marker = DATA_DIR / f".stage-{stage}-{STAGES[stage]}{suffix}.done"
+            if marker.exists() and not args.force:
+                logger.info("stage %d (%s%s) already done; skipping", stage, STAGES[stage], suffix)
+                continue
+            logger.info("stage %d: %s%s", stage, STAGES[stage], suffix)
+            if model:
+                actions[stage](model)
+            else:
+                actions[stage]()
+            marker.touch()
     return 0
 
 
