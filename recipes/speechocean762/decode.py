@@ -73,8 +73,8 @@ def compare_decoders(model: Model, manifests: dict[str, Path], settings: dict[st
     torch.set_num_threads(1)
     rows = ["| set | decoder | WER % | CER % | RTF (1 thread) |", "|---|---|---|---|---|"]
     for (set_name, manifest), (decoder_name, options) in itertools.product(manifests.items(), settings.items()):
-        slug = decoder_name.replace(" ", "_").replace("+", "plus")
-        summary = evaluate(model, manifest, report_dir=report_dir / f"{set_name}-{slug}", progress=False, **options)
+        slug = f"{set_name}-{decoder_name}".replace(" ", "_").replace("+", "plus")
+        summary = evaluate(model, manifest, report_dir=report_dir / slug, progress=False, **options)
         rtf = summary["decode_seconds"] / summary["audio_seconds"]
         rows.append(
             f"| {set_name} | {decoder_name} | {100 * summary['wer']:.2f} | {100 * summary['cer']:.2f} | {rtf:.4f} |"

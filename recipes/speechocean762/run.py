@@ -151,7 +151,7 @@ def stage_evaluate(name: str) -> None:
     model = load_model(exp_dir / "best")
     lm = DATA_DIR / "lm" / "lm.bin"
     tuned = tune_lm_weights(model, DATA_DIR / "valid.jsonl", lm, exp_dir / "lm-tuning.json")
-    manifests = {name: DATA_DIR / f"{name}.jsonl" for name in ("test", "timit")}
+    manifests = {"speechocean762 test": DATA_DIR / "test.jsonl", "timit_sample": DATA_DIR / "timit.jsonl"}
     manifests = {name: path for name, path in manifests.items() if path.is_file()}
     table = compare_decoders(model, manifests, decoder_settings(lm, tuned), exp_dir / "eval")
     logger.info("results (also in %s):\n%s", exp_dir / "eval" / "results.md", table)
