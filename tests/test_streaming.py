@@ -179,3 +179,15 @@ def test_missing_portaudio_names_the_package(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_portaudio)
     with pytest.raises(DeviceError, match="apt-get install libportaudio2"):
         import_sounddevice()
+
+
+def test_streaming_bench_measures_chunks_latency_and_memory(streaming_model, speechlike):
+    from streaming.bench import bench_streaming, memory_growth
+
+    recognizer = Recognizer(streaming_model)
+    result = bench_streaming(recognizer, [speechlike, speechlike])
+    assert result.chunks == 2 * 20
+    assert 0 < result.chunk_p50_ms <= result.chunk_p95_ms
+    assert result.words > 0 and result.latency_p50_ms >= -1000 * 0.05  # a word is not committed before it ends
+    before, after = memory_growth(recognizer, speechlike, total_seconds=10)
+    assert before > 0 and after > 0
