@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchaudio.models.decoder import ctc_decoder
+from torchaudio.models.decoder import CTCDecoder, CTCHypothesis, ctc_decoder
 
-from asr.decoding import Hypothesis, words_from_tokens
+from asr.decoding import Hypothesis, hypothesis_from_tokens
 from asr.errors import ConfigError
 from asr.text import WORD_DELIMITER, CharTokenizer
 
@@ -67,30 +67,54 @@ class BeamConfig:
         return None
 
 
+def build_ctc_decoder(config: BeamConfig, tokenizer: CharTokenizer, nbest: int | None = None) -> CTCDecoder:
+    """torchaudio's flashlight decoder for ``config`` (``nbest`` overrides ``config.nbest``).
+
+    Raises:
+        ConfigError: the LM or lexicon file does not exist.
+    """
+    lexicon = config.resolved_lexicon()
+    for path, what in ((config.lm, "language model"), (lexicon, "lexicon")):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{path}: no such {what} file")
+    return ctc_decoder(
+        lexicon=lexicon,
+        tokens=list(tokenizer.tokens),
+        lm=config.lm,
+        nbest=nbest or config.nbest,
+        beam_size=config.beam_size,
+        beam_size_token=config.beam_size_token,
+        beam_threshold=config.beam_threshold,
+        lm_weight=config.lm_weight,
+        word_score=config.word_score,
+        unk_score=config.unk_score,
+        blank_token=tokenizer.tokens[tokenizer.blank_id],
+        sil_token=WORD_DELIMITER,
+    )
+
+
+def to_hypothesis(result: CTCHypothesis, log_probs: torch.Tensor, tokenizer: CharTokenizer) -> Hypothesis:
+    """A flashlight result as a :class:`Hypothesis`, scored against ``(T, V)`` ``log_probs``."""
+    pairs = [(t, f) for t, f in zip(result.tokens.tolist(), result.timesteps.tolist()) if t != tokenizer.blank_id]
+    # flashlight pads the path with word delimiters at both ends; drop them.
+    delimiter = tokenizer.tokens.index(WORD_DELIMITER)
+    while pairs and pairs[0][0] == delimiter:
+        pairs = pairs[1:]
+    while pairs and pairs[-1][0] == delimiter:
+        pairs = pairs[:-1]
+    ids, frames = [t for t, _ in pairs], [f for _, f in pairs]
+    last = log_probs.shape[0] - 1
+    logps = [float(log_probs[min(f, last), t]) for t, f in pairs]
+    return hypothesis_from_tokens(ids, frames, logps, tokenizer, float(result.score))
+
+
 class BeamDecoder:
     """Beam search over one utterance's ``(T, V)`` log-probabilities."""
 
     def __init__(self, config: BeamConfig, tokenizer: CharTokenizer) -> None:
         self.config = config
         self.tokenizer = tokenizer
-        lexicon = config.resolved_lexicon()
-        for path, what in ((config.lm, "language model"), (lexicon, "lexicon")):
-            if path and not Path(path).is_file():
-                raise ConfigError(f"{path}: no such {what} file")
-        self.decoder = ctc_decoder(
-            lexicon=lexicon,
-            tokens=list(tokenizer.tokens),
-            lm=config.lm,
-            nbest=config.nbest,
-            beam_size=config.beam_size,
-            beam_size_token=config.beam_size_token,
-            beam_threshold=config.beam_threshold,
-            lm_weight=config.lm_weight,
-            word_score=config.word_score,
-            unk_score=config.unk_score,
-            blank_token=tokenizer.tokens[tokenizer.blank_id],
-            sil_token=WORD_DELIMITER,
-        )
+        self.decoder = build_ctc_decoder(config, tokenizer)
         logger.info("beam search: %s", config)
 
     def decode(self, log_probs: torch.Tensor) -> list[Hypothesis]:
@@ -99,24 +123,4 @@ class BeamDecoder:
             raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
         emissions = log_probs.float().contiguous().unsqueeze(0)  # (1, T, V)
         results = self.decoder(emissions)[0]
-        return [self._hypothesis(r, log_probs) for r in results]
-
-    def _hypothesis(self, result, log_probs: torch.Tensor) -> Hypothesis:
-        ids = result.tokens.tolist()
-        frames = result.timesteps.tolist()
-        # flashlight pads the path with word delimiters at both ends; drop them.
-        delimiter = self.tokenizer.tokens.index(WORD_DELIMITER)
-        while ids and ids[0] == delimiter:
-            ids, frames = ids[1:], frames[1:]
-        while ids and ids[-1] == delimiter:
-            ids, frames = ids[:-1], frames[:-1]
-        last = log_probs.shape[0] - 1
-        logps = [float(log_probs[min(f, last), t]) for t, f in zip(ids, frames)]
-        words = words_from_tokens(ids, frames, logps, self.tokenizer)
-        return Hypothesis(
-            text=" ".join(w.word for w in words),
-            token_ids=tuple(ids),
-            token_frames=tuple(frames),
-            words=words,
-            score=float(result.score),
-        )
+        return [to_hypothesis(r, log_probs, self.tokenizer) for r in results]

@@ -78,13 +78,16 @@ def greedy_decode(log_probs: torch.Tensor, tokenizer: CharTokenizer) -> Hypothes
     if log_probs.dim() != 2:
         raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
     ids, frames, logps = greedy_path(log_probs)
+    return hypothesis_from_tokens(ids, frames, logps, tokenizer, float(log_probs.max(dim=-1).values.sum()))
+
+
+def hypothesis_from_tokens(
+    ids: list[int], frames: list[int], logps: list[float], tokenizer: CharTokenizer, score: float
+) -> Hypothesis:
+    """A :class:`Hypothesis` of emitted token ids, their frames and log-probabilities."""
     words = words_from_tokens(ids, frames, logps, tokenizer)
     return Hypothesis(
-        text=" ".join(w.word for w in words),
-        token_ids=tuple(ids),
-        token_frames=tuple(frames),
-        words=words,
-        score=float(log_probs.max(dim=-1).values.sum()),
+        text=" ".join(w.word for w in words), token_ids=tuple(ids), token_frames=tuple(frames), words=words, score=score
     )
 
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-from torchaudio.models.decoder import ctc_decoder
 
-from asr.beam import BeamConfig
+from asr.beam import BeamConfig, build_ctc_decoder, to_hypothesis
 from asr.decoding import WordSpan, words_from_tokens
 from asr.text import WORD_DELIMITER, CharTokenizer
 
@@ -86,12 +85,7 @@ class BeamDecoder:
     def __init__(self, config: BeamConfig, tokenizer: CharTokenizer) -> None:
         self.tokenizer = tokenizer
         # Keep the whole beam: the committed prefix is what all of it agrees on.
-        self.decoder = ctc_decoder(
-            lexicon=config.resolved_lexicon(), tokens=list(tokenizer.tokens), lm=config.lm,
-            nbest=config.beam_size, beam_size=config.beam_size, beam_size_token=config.beam_size_token,
-            beam_threshold=config.beam_threshold, lm_weight=config.lm_weight, word_score=config.word_score,
-            unk_score=config.unk_score, blank_token=tokenizer.tokens[tokenizer.blank_id], sil_token=WORD_DELIMITER,
-        )  # fmt: skip
+        self.decoder = build_ctc_decoder(config, tokenizer, nbest=config.beam_size)
         self.delimiter = tokenizer.tokens.index(WORD_DELIMITER)
         self.started = False
         self.reset()
@@ -146,21 +140,9 @@ class BeamDecoder:
         self.decoder.decode_end()
         self.started = False
         hypotheses = self.decoder.get_final_hypothesis()
-        chosen = None
-        for h in hypotheses:
-            if tuple(self._text(h.tokens.tolist()).split()[: len(self._committed)]) == self._committed:
-                chosen = h
-                break
-        if chosen is None:
-            return tuple(WordSpan(w, 0, 0, 0.0) for w in self._committed)
-        ids, frames = chosen.tokens.tolist(), chosen.timesteps.tolist()
-        keep = [i for i, t in enumerate(ids) if t != self.tokenizer.blank_id]
-        ids, frames = [ids[i] for i in keep], [frames[i] for i in keep]
-        while ids and ids[0] == self.delimiter:
-            ids, frames = ids[1:], frames[1:]
-        while ids and ids[-1] == self.delimiter:
-            ids, frames = ids[:-1], frames[:-1]
         all_log_probs = torch.cat(self.log_probs) if self.log_probs else torch.zeros(1, self.tokenizer.vocab_size)
-        last = all_log_probs.shape[0] - 1
-        logps = [float(all_log_probs[min(f, last), t]) for t, f in zip(ids, frames)]
-        return words_from_tokens(ids, frames, logps, self.tokenizer)
+        for result in hypotheses:
+            hypothesis = to_hypothesis(result, all_log_probs, self.tokenizer)
+            if tuple(hypothesis.text.split()[: len(self._committed)]) == self._committed:
+                return hypothesis.words
+        return tuple(WordSpan(w, 0, 0, 0.0) for w in self._committed)
