@@ -6,19 +6,18 @@ recording, and the Viterbi path of the given words through it (:mod:`asr.alignme
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 
-from asr.alignment import align_words
 from asr.api import Model
 from asr.audio import AudioInput, load_audio
 from asr.errors import ASRError
 from asr.files import write_text_atomic
+from asr.formats import render
 from asr.manifest import read_manifest
 from asr.text import normalize_text
-from asr.transcript import Segment, Transcript, Word
+from asr.transcript import Segment, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +32,7 @@ def align_file(model: Model, audio: AudioInput, text: str) -> Transcript:
     waveform = load_audio(audio, model.sample_rate, min_samples=model.checkpoint.features.window_samples)
     duration = waveform.size / model.sample_rate
     normalized = normalize_text(text)
-    step = model.seconds_per_output_frame
-    words = tuple(
-        Word(
-            w.word, round(w.start_frame * step, 3), round(min(duration, w.end_frame * step), 3), round(w.confidence, 4)
-        )
-        for w in align_words(model.log_probs(waveform), normalized, model.tokenizer)
-    )
+    words = model.timed_words(model.log_probs(waveform), normalized, 0.0, duration)
     segments = (Segment(normalized, 0.0, round(duration, 3), words),) if words else ()
     return Transcript(normalized, duration, words, segments)
 
@@ -58,9 +51,5 @@ def align_manifest(model: Model, manifest: str | os.PathLike, output_dir: Path) 
             logger.error("%s: %s", utt.id, exc)
             failed += 1
             continue
-        write_text_atomic(output_dir / f"{utt.id}.json", transcript_json(transcript))
+        write_text_atomic(output_dir / f"{utt.id}.json", render(transcript, "json"))
     return failed
-
-
-def transcript_json(transcript: Transcript) -> str:
-    return json.dumps(transcript.to_dict(), indent=2) + "\n"

@@ -136,6 +136,16 @@ class Model:
         text = " ".join(s.text for s in segments)
         return Transcript(text=text, duration=duration, words=words, segments=tuple(segments))
 
+    def timed_words(self, log_probs: torch.Tensor, text: str, offset: float, end: float) -> tuple[Word, ...]:
+        """Words of ``text`` force-aligned to ``(T, V)`` ``log_probs`` of audio starting at
+        ``offset`` seconds and ending at ``end``: times in seconds, confidences in 0..1."""
+        step = self.seconds_per_output_frame
+        return tuple(
+            Word(w.word, round(offset + w.start_frame * step, 3), round(min(end, offset + w.end_frame * step), 3),
+                 round(w.confidence, 4))
+            for w in align_words(log_probs, text, self.tokenizer)
+        )  # fmt: skip
+
     def _transcribe_piece(self, piece: Piece, decoder: str, beam: BeamConfig | None, word_timestamps: bool) -> Segment:
         log_probs = self.log_probs(piece.waveform)
         hypotheses = self.decode(log_probs, decoder, beam)
@@ -143,12 +153,7 @@ class Model:
         end = piece.start + piece.waveform.size / self.sample_rate
         words: tuple[Word, ...] = ()
         if word_timestamps and best.text:
-            step = self.seconds_per_output_frame
-            words = tuple(
-                Word(w.word, round(piece.start + w.start_frame * step, 3),
-                     round(min(end, piece.start + w.end_frame * step), 3), round(w.confidence, 4))
-                for w in align_words(log_probs, best.text, self.tokenizer)
-            )  # fmt: skip
+            words = self.timed_words(log_probs, best.text, piece.start, end)
         nbest = tuple(Alternative(h.text, round(h.score, 4)) for h in hypotheses) if len(hypotheses) > 1 else ()
         return Segment(best.text, round(piece.start, 3), round(end, 3), words, nbest)
 

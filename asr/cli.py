@@ -84,6 +84,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_align(args: argparse.Namespace) -> int:
     from asr.align import align_file, align_manifest
     from asr.api import load_model
+    from asr.formats import render
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
@@ -94,7 +95,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         raise ASRError("give AUDIO and TEXT, or --manifest")
     text = Path(args.text).read_text(encoding="utf-8") if Path(args.text).is_file() else args.text
     transcript = align_file(model, args.audio, text)
-    sys.stdout.write(json.dumps(transcript.to_dict(), indent=2) + "\n")
+    sys.stdout.write(render(transcript, "json"))
     return EXIT_OK
 
 

@@ -107,7 +107,7 @@ class BeamDecoder:
         self.decoder.decode_step(emissions)
         self.log_probs.append(emissions)
         self.frames += log_probs.shape[0]
-        beam = [self._text(h.tokens.tolist()).split() for h in self.decoder.get_final_hypothesis()]
+        beam = [self.tokenizer.decode(h.tokens.tolist()).split() for h in self.decoder.get_final_hypothesis()]
         if not beam:
             return
         # Only whole words followed by another word are safe to commit: the last may grow.
@@ -120,9 +120,6 @@ class BeamDecoder:
         if len(agreed) > len(self._committed) and tuple(agreed[: len(self._committed)]) == self._committed:
             self._committed = tuple(agreed)
         self._best = tuple(beam[0])
-
-    def _text(self, ids: list[int]) -> str:
-        return self.tokenizer.decode([i for i in ids if i != self.tokenizer.blank_id])
 
     @property
     def committed(self) -> tuple[str, ...]:
