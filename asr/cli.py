@@ -99,24 +99,32 @@ def cmd_align(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_dictate(args: argparse.Namespace) -> int:
+def _recognizer(args: argparse.Namespace, endpoint=None):
+    """A :class:`streaming.Recognizer` for ``--model`` with the decoder flags."""
     from asr.api import load_model
     from asr.beam import BeamConfig
+    from streaming.endpoint import EndpointConfig
+    from streaming.stream import Recognizer, RecognizerConfig
+
+    options = decode_options(args)
+    beam = (
+        BeamConfig(**{k: v for k, v in options.items() if k != "decoder"}) if args.decoder == "beam" else BeamConfig()
+    )
+    config = RecognizerConfig(args.decoder, beam, endpoint or EndpointConfig())
+    return Recognizer(load_model(args.model), config)
+
+
+def cmd_dictate(args: argparse.Namespace) -> int:
     from streaming.audio_source import FileSource, Microphone, list_devices
     from streaming.dictate import Display, dictate
     from streaming.endpoint import EndpointConfig
-    from streaming.stream import Recognizer, RecognizerConfig
 
     if args.list_devices:
         print(list_devices())
         return EXIT_OK
     torch.set_num_threads(args.threads)
-    options = decode_options(args)
-    beam = (
-        BeamConfig(**{k: v for k, v in options.items() if k != "decoder"}) if args.decoder == "beam" else BeamConfig()
-    )
     endpoint = EndpointConfig(silence_after_speech=args.silence_after_speech, max_segment=args.max_segment)
-    recognizer = Recognizer(load_model(args.model), RecognizerConfig(args.decoder, beam, endpoint))
+    recognizer = _recognizer(args, endpoint)
     source = FileSource(args.input, realtime=args.realtime) if args.input else Microphone(args.device)
     if not args.input:
         print(f"listening on {source.name} ({source.sample_rate} Hz); Ctrl+C to stop", file=sys.stderr)
@@ -151,10 +159,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
         paths += [u.audio for u in read_manifest(args.manifest)]
     if not paths:
         raise ASRError("give audio files or --manifest to benchmark")
+    if args.streaming:
+        return _bench_streaming(args, paths)
     result = bench_transcribe(
         load_model(args.model), paths, threads=args.threads, repeats=args.repeats, **decode_options(args)
     )
     print(result.report())
+    return EXIT_OK
+
+
+def _bench_streaming(args: argparse.Namespace, paths: list[Path]) -> int:
+    import numpy as np
+
+    from asr.audio import load_audio
+    from streaming.bench import bench_streaming, memory_growth
+    from streaming.latency import boundaries_beside
+
+    if args.model is None:
+        args.model = "streaming"
+    recognizer = _recognizer(args)
+    waveforms = [load_audio(p, recognizer.sample_rate) for p in paths]
+    result = bench_streaming(recognizer, waveforms, args.threads, [boundaries_beside(p) for p in paths])
+    print(result.report())
+    if args.soak_seconds > 0:
+        before, after = memory_growth(recognizer, np.concatenate(waveforms), args.soak_seconds)
+        print(
+            f"memory: one stream of {args.soak_seconds:.0f} s (the audio repeated): resident {before:.1f} MB after "
+            f"the first minute, {after:.1f} MB at the end: growth {after - before:+.1f} MB"
+        )
     return EXIT_OK
 
 
@@ -264,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", metavar="FILE", help="audio files to transcribe")
     p.add_argument("--manifest", default=None, help="also every file of this manifest")
     p.add_argument("--repeats", type=int, default=1, help="passes over the files")
+    p.add_argument(
+        "--streaming", action="store_true",
+        help="measure live recognition instead: 100 ms chunks through a Stream (model default: 'streaming'); "
+        "finalization latency uses hand-labelled word ends from <audio>.wrd where present",
+    )  # fmt: skip
+    p.add_argument(
+        "--soak-seconds", type=float, default=0.0,
+        help="with --streaming: also feed one stream this long (the audio repeated) and report memory growth",
+    )  # fmt: skip
     _add_model_flags(p)
     _add_decoder_flags(p)
     p.set_defaults(func=cmd_bench)

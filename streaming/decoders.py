@@ -1,11 +1,11 @@
 """Incremental CTC decoders: frames in as they come, a committed prefix and a tentative tail out.
 
-The committed prefix never changes once shown; the tentative tail may. Both decoders work on
+The committed prefix never changes once shown (it only grows); the tentative tail may. Both decoders work on
 one segment at a time (:meth:`reset` starts the next) and give word frames relative to the
 segment's first frame.
 
-- :class:`GreedyDecoder`: best token per frame. Completed words (followed by a word delimiter)
-  are committed; the word still being spelled is tentative.
+- :class:`GreedyDecoder`: best token per frame. Its text only ever grows, so all of it is
+  committed as it comes (the committed text is a prefix of every later one, letter by letter).
 - :class:`BeamDecoder`: torchaudio's ``ctc_decoder`` through ``decode_begin``/``decode_step``/
   ``decode_end``. The words that every hypothesis in the beam agrees on are committed.
 """
@@ -66,14 +66,13 @@ class GreedyDecoder:
 
     @property
     def committed(self) -> tuple[str, ...]:
-        words = [w.word for w in self._words()]
-        ends_with_delimiter = bool(self.ids) and self.ids[-1] == self.delimiter
-        return tuple(words if ends_with_delimiter else words[:-1])
+        """Every word so far: greedy output only grows, so no letter shown is ever taken back.
+        The last word may still be being spelled (more letters may follow, none change)."""
+        return tuple(w.word for w in self._words())
 
     @property
     def tentative(self) -> tuple[str, ...]:
-        words = [w.word for w in self._words()]
-        return tuple(words[len(self.committed) :])
+        return ()
 
     def finish(self) -> tuple[WordSpan, ...]:
         return self._words()

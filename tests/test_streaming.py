@@ -76,14 +76,15 @@ def test_endpoints_cut_segments_the_same_way_for_any_chunking(streaming_model, s
 def test_partial_grows_and_committed_prefix_never_changes(streaming_model, speechlike):
     recognizer = Recognizer(streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
     stream = recognizer.create_stream()
-    shown: list[str] = []
+    shown, grew = "", 0
     for start in range(0, len(speechlike), 1600):
         stream.accept_waveform(speechlike[start : start + 1600])
-        committed = stream.committed.split()
-        assert committed[: len(shown)] == shown
+        assert stream.committed.startswith(shown)
         assert stream.partial.startswith(stream.committed)
-        shown = committed
-    assert stream.finish().text.split()[: len(shown)] == shown
+        grew += stream.committed != shown
+        shown = stream.committed
+    assert grew >= 2
+    assert stream.finish().text.startswith(shown)
 
 
 def test_finished_stream_refuses_audio_until_reset(streaming_model, speechlike):
@@ -189,5 +190,16 @@ def test_streaming_bench_measures_chunks_latency_and_memory(streaming_model, spe
     assert result.chunks == 2 * 20
     assert 0 < result.chunk_p50_ms <= result.chunk_p95_ms
     assert result.words > 0 and result.latency_p50_ms >= -1000 * 0.05  # a word is not committed before it ends
+    assert result.labelled_words == 0 and "hand-labelled" not in result.report()
+
+    # Labels at the model's own word ends: the labelled latency is the same measurement.
+    from streaming.latency import ReferenceWord
+
+    words = recognizer.create_stream()
+    words.accept_waveform(speechlike)
+    labels = tuple(ReferenceWord(w.word, w.end) for w in words.finish().words)
+    labelled = bench_streaming(recognizer, [speechlike, speechlike], references=[labels, None])
+    assert labelled.labelled_words == len(labels) == labelled.words // 2
+    assert "hand-labelled" in labelled.report()
     before, after = memory_growth(recognizer, speechlike, total_seconds=10)
     assert before > 0 and after > 0
