@@ -153,14 +153,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from asr.api import load_model
     from asr.bench import bench_transcribe
     from asr.manifest import read_manifest
+    from asr.text import normalize_text
 
     paths = [Path(p) for p in args.files]
+    texts = None
     if args.manifest:
-        paths += [u.audio for u in read_manifest(args.manifest)]
+        utterances = read_manifest(args.manifest)
+        paths += [u.audio for u in utterances]
+        texts = None if args.files else [normalize_text(u.text) for u in utterances]
     if not paths:
         raise ASRError("give audio files or --manifest to benchmark")
     if args.streaming:
-        return _bench_streaming(args, paths)
+        return _bench_streaming(args, paths, texts)
     result = bench_transcribe(
         load_model(args.model), paths, threads=args.threads, repeats=args.repeats, **decode_options(args)
     )
@@ -168,7 +172,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _bench_streaming(args: argparse.Namespace, paths: list[Path]) -> int:
+def _bench_streaming(args: argparse.Namespace, paths: list[Path], texts: list[str] | None) -> int:
     import numpy as np
 
     from asr.audio import load_audio
@@ -179,7 +183,7 @@ def _bench_streaming(args: argparse.Namespace, paths: list[Path]) -> int:
         args.model = "streaming"
     recognizer = _recognizer(args)
     waveforms = [load_audio(p, recognizer.sample_rate) for p in paths]
-    result = bench_streaming(recognizer, waveforms, args.threads, [boundaries_beside(p) for p in paths])
+    result = bench_streaming(recognizer, waveforms, args.threads, [boundaries_beside(p) for p in paths], texts)
     print(result.report())
     if args.soak_seconds > 0:
         before, after = memory_growth(recognizer, np.concatenate(waveforms), args.soak_seconds)

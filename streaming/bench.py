@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from asr.metrics import error_rates
 from streaming.latency import ReferenceWord, match_words
 from streaming.stream import Recognizer
 
@@ -38,6 +39,8 @@ class StreamingBench:
     labelled_latency_p50_ms: float | None = None  # against hand-labelled word ends, matched words
     labelled_latency_p95_ms: float | None = None
     labelled_words: int = 0
+    wer: float | None = None  # of the finished streams' text, where reference texts were given
+    cer: float | None = None
 
     def report(self) -> str:
         lines = [
@@ -46,6 +49,8 @@ class StreamingBench:
             f"finalization latency after the model's word ends ({self.words} words): "
             f"median {self.latency_p50_ms:.0f} ms, p95 {self.latency_p95_ms:.0f} ms",
         ]
+        if self.wer is not None:
+            lines.append(f"accuracy of the streamed text: WER {100 * self.wer:.2f}%, CER {100 * self.cer:.2f}%")
         if self.labelled_words:
             lines.append(
                 f"finalization latency after hand-labelled word ends ({self.labelled_words} matched words): "
@@ -59,6 +64,7 @@ def bench_streaming(
     waveforms: Sequence[np.ndarray],
     threads: int = 1,
     references: Sequence[tuple[ReferenceWord, ...] | None] | None = None,
+    texts: Sequence[str] | None = None,
 ) -> StreamingBench:
     """Feed each ``(T,)`` waveform in 100 ms chunks through its own stream, as if live, and time it.
 
@@ -70,12 +76,13 @@ def bench_streaming(
     Args:
         references: per waveform, its hand-labelled word ends (or ``None``); recognised words
             are matched to them by minimum-edit alignment (hits and substitutions).
+        texts: per waveform, its normalised reference transcript, to score the streamed text.
     """
     torch.set_num_threads(threads)
     rate = recognizer.sample_rate
     chunk = int(CHUNK_SECONDS * rate)
     references = references or [None] * len(waveforms)
-    times, latencies, labelled = [], [], []
+    times, latencies, labelled, hypotheses = [], [], [], []
     audio_seconds = 0.0
     for waveform, reference in zip(waveforms, references):
         stream = recognizer.create_stream()
@@ -91,7 +98,9 @@ def bench_streaming(
             committed = [w.word for s in stream.finalized for w in s.words] + stream.committed.split()
             if not shown or committed != shown[-1][1]:
                 shown.append((fed / rate + elapsed, committed))
-        words = stream.finish().words
+        transcript = stream.finish()
+        hypotheses.append(transcript.text)
+        words = transcript.words
         committed_at = [_first_shown(shown, index, word.word, len(waveform) / rate) for index, word in enumerate(words)]
         audio_seconds += len(waveform) / rate
         latencies += [seen - word.end for seen, word in zip(committed_at, words)]
@@ -101,6 +110,7 @@ def bench_streaming(
     times_ms = 1000 * np.array(times)
     latency_ms = 1000 * np.array(latencies) if latencies else np.zeros(1)
     labelled_ms = 1000 * np.array(labelled) if labelled else None
+    accuracy = error_rates(texts, hypotheses) if texts else None
     return StreamingBench(
         chunks=len(times),
         chunk_p50_ms=float(np.percentile(times_ms, 50)),
@@ -112,6 +122,8 @@ def bench_streaming(
         labelled_latency_p50_ms=None if labelled_ms is None else float(np.percentile(labelled_ms, 50)),
         labelled_latency_p95_ms=None if labelled_ms is None else float(np.percentile(labelled_ms, 95)),
         labelled_words=len(labelled),
+        wer=None if accuracy is None else accuracy.wer,
+        cer=None if accuracy is None else accuracy.cer,
     )
 
 

@@ -197,9 +197,13 @@ def test_streaming_bench_measures_chunks_latency_and_memory(streaming_model, spe
 
     words = recognizer.create_stream()
     words.accept_waveform(speechlike)
-    labels = tuple(ReferenceWord(w.word, w.end) for w in words.finish().words)
-    labelled = bench_streaming(recognizer, [speechlike, speechlike], references=[labels, None])
+    streamed = words.finish()
+    labels = tuple(ReferenceWord(w.word, w.end) for w in streamed.words)
+    labelled = bench_streaming(
+        recognizer, [speechlike, speechlike], references=[labels, None], texts=[streamed.text, "NOT THIS"]
+    )
     assert labelled.labelled_words == len(labels) == labelled.words // 2
     assert "hand-labelled" in labelled.report()
+    assert 0 < labelled.wer < 1 and result.wer is None  # right once, wrong once
     before, after = memory_growth(recognizer, speechlike, total_seconds=10)
     assert before > 0 and after > 0
