@@ -1,8 +1,13 @@
-"""TOML configuration mapped onto frozen dataclasses; unknown keys are an error."""
+"""TOML configuration mapped onto frozen dataclasses; unknown keys are an error.
+
+:func:`dump_toml` writes a config back, so that a program can hand a derived config to another
+process (a recipe passing resolved paths to ``torchrun ... asr train --config``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import types
 import typing
@@ -63,3 +68,32 @@ def load_toml(cls: type[T], path: str | Path) -> T:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
     return from_dict(cls, data, str(path))
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    raise ConfigError(f"{where}: cannot write {value!r} to TOML")
+
+
+def dump_toml(config: Any, table: str = "") -> str:
+    """TOML text of dataclass ``config`` that :func:`load_toml` reads back to an equal object.
+
+    ``None`` values are left out (their fields must default to ``None``); ``table`` is the
+    dotted name of the table being written (empty for the top level).
+    """
+    lines = [f"[{table}]"] if table else []
+    nested = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            nested.append(dump_toml(value, f"{table}.{f.name}" if table else f.name))
+        elif value is not None:
+            lines.append(f"{f.name} = {_toml_value(value, f.name)}")
+    return "\n".join([*lines, *nested]) + "\n"

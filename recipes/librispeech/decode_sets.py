@@ -1,0 +1,86 @@
+"""Decoding dev and test sets with each configured decoder, and the results table.
+
+``conf/decode.toml`` lists the decoders (``[[decoders]]`` tables: a name, greedy or beam, beam
+size, and for beam search whether to use the recipe's language model with which weights). Per
+test set and decoder, :func:`asr.evaluate.evaluate` writes ``recogs.jsonl`` (recognitions),
+``errors.txt`` (aligned errors), ``wer-summary.txt`` and ``summary.json`` into
+``<exp>/decode/<set>/<decoder>/``; the WERs are collected into ``<exp>/results.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr.api import Model
+from asr.beam import BeamConfig
+from asr.config import load_toml
+from asr.errors import ConfigError
+from asr.evaluate import evaluate
+from asr.files import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecoderSetting:
+    name: str
+    decoder: str = "greedy"  # "greedy" or "beam"
+    beam_size: int = BeamConfig.beam_size
+    use_lm: bool = False  # beam search with the LM and lexicon of stage 4
+    lm_weight: float = BeamConfig.lm_weight
+    word_score: float = BeamConfig.word_score
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    decoders: tuple[DecoderSetting, ...] = (DecoderSetting("greedy"),)
+
+    def __post_init__(self) -> None:
+        names = [d.name for d in self.decoders]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"decoder names must differ, got {names}")
+        for setting in self.decoders:
+            if setting.decoder not in ("greedy", "beam"):
+                raise ConfigError(f"decoder {setting.name!r}: unknown decoder {setting.decoder!r}")
+            if setting.use_lm and setting.decoder != "beam":
+                raise ConfigError(f"decoder {setting.name!r}: use_lm needs decoder = 'beam'")
+
+
+def load_decode_config(path: Path) -> DecodeConfig:
+    return load_toml(DecodeConfig, path)
+
+
+def transcribe_options(setting: DecoderSetting, lm: Path | None) -> dict | None:
+    """Keywords for :meth:`Model.transcribe`, or None if the setting needs an LM there is not."""
+    if setting.decoder == "greedy":
+        return {"decoder": "greedy"}
+    options = {"decoder": "beam", "beam_size": setting.beam_size}
+    if setting.use_lm:
+        if lm is None:
+            return None
+        options.update(lm=lm, lm_weight=setting.lm_weight, word_score=setting.word_score)
+    return options
+
+
+def decode_sets(model: Model, manifests: dict[str, Path], config: DecodeConfig, lm: Path | None, exp_dir: Path) -> str:
+    """Decode every set with every decoder; returns (and writes) the Markdown results table."""
+    rows = ["| set | decoder | WER % | CER % | utterances | RTF |", "|---|---|---|---|---|---|"]
+    for set_name, manifest in manifests.items():
+        for setting in config.decoders:
+            options = transcribe_options(setting, lm)
+            if options is None:
+                logger.warning("decoder %s needs the LM of stage 4, which is missing; skipped", setting.name)
+                continue
+            report = exp_dir / "decode" / set_name / setting.name
+            summary = evaluate(model, manifest, report_dir=report, progress=False, **options)
+            rtf = summary["decode_seconds"] / max(summary["audio_seconds"], 1e-9)
+            rows.append(
+                f"| {set_name} | {setting.name} | {100 * summary['wer']:.2f} | {100 * summary['cer']:.2f} "
+                f"| {summary['utterances']} | {rtf:.4f} |"
+            )
+            logger.info("%s", rows[-1])
+    table = "\n".join(rows) + "\n"
+    write_text_atomic(exp_dir / "results.md", table)
+    return table

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""LibriSpeech recipe: numbered, resumable stages from the download to a WER table.
+
+  1  download  the subsets' tarballs from --mirror (checksums, resumable, retried) and safe
+               extraction into <data-dir>/LibriSpeech; extracted subsets are skipped
+  2  prepare   <work>/data/<subset>.jsonl per subset, train.jsonl (all train-* subsets) and
+               valid.jsonl (dev-clean, or the first dev set given)
+  3  stats     global log-mel mean and std over up to 2,000 training utterances; the tokenizer
+               is the character set of asr.text.CharTokenizer (written to data/tokens.txt)
+  4  lm        the official LibriSpeech LM in <data-dir> if present (3-gram.pruned.1e-7.arpa.gz,
+               3-gram.arpa.gz or 4-gram.arpa.gz), else `asr lm build` on librispeech-lm-norm.txt
+               there, else on the training transcripts; with its lexicon, in <work>/data/lm
+  5  train     --config through `asr train` (--nproc > 1: torchrun, Gloo on CPUs, NCCL on
+               GPUs); resumes from <exp>/last after an interruption
+  6  average   the last --average epoch checkpoints into <exp>/averaged
+  7  decode    dev and test sets with each decoder of --decode-config; per set and decoder,
+               recognitions, aligned errors and a WER summary; the table in <exp>/results.md
+
+Every stage skips work already done (a subset already extracted or prepared, statistics or an
+LM already written, a finished training run, an existing average or results table) unless
+--force. The experiment folder is <work>/exp/<config name>.
+
+Usage: python recipes/librispeech/run.py --stage 1 --stop-stage 7 --data-dir DIR
+           [--subsets train-clean-100 dev-clean ...] [--config conf/bilstm_100h.toml] [--nproc N]
+           [--mirror URL] [--work-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from decode_sets import decode_sets, load_decode_config
+from stages import (
+    OFFICIAL_MIRROR,
+    prepare_subsets,
+    training_config,
+    write_lm,
+    write_stats,
+    write_tokens,
+)
+
+from asr.api import load_model
+from asr.config import dump_toml
+from asr.files import write_text_atomic
+
+logger = logging.getLogger("recipe")
+
+RECIPE_DIR = Path(__file__).resolve().parent
+STAGES = {1: "download", 2: "prepare", 3: "stats", 4: "lm", 5: "train", 6: "average", 7: "decode"}
+SETUP_100H = ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other")
+EVAL_SETS = ("dev-clean", "dev-other", "test-clean", "test-other")
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    data_dir: Path  # the corpus: tarballs and LibriSpeech/
+    work_dir: Path  # manifests, statistics, LM, experiments
+    config: Path
+
+    @property
+    def corpus(self) -> Path:
+        return self.data_dir / "LibriSpeech"
+
+    @property
+    def data(self) -> Path:
+        return self.work_dir / "data"
+
+    @property
+    def exp(self) -> Path:
+        return self.work_dir / "exp" / self.config.stem
+
+
+def stage_download(paths: Paths, args: argparse.Namespace) -> None:
+    from download import download_subsets
+
+    download_subsets(args.subsets, args.mirror, paths.data_dir)
+
+
+def stage_train(paths: Paths, args: argparse.Namespace) -> None:
+    done = paths.exp / ".train.done"
+    if done.exists() and not args.force:
+        logger.info("training of %s finished earlier; skipping", paths.exp)
+        return
+    config = training_config(paths.config, paths.data, paths.exp)
+    resolved = paths.exp / "train.toml"
+    paths.exp.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(resolved, dump_toml(config))
+    command = ["-m", "asr.cli", "train", "--config", str(resolved)]
+    if (paths.exp / "last").exists():
+        command.append("--resume")
+    if args.nproc > 1:
+        command = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}", *command]
+    logger.info("running %s", " ".join(command))
+    subprocess.run([sys.executable, *command], check=True)
+    done.touch()
+
+
+def stage_average(paths: Paths, args: argparse.Namespace) -> None:
+    from asr.average import average_checkpoints
+
+    target = paths.exp / "averaged"
+    if target.exists() and not args.force:
+        logger.info("%s exists; skipping", target)
+        return
+    average_checkpoints(paths.exp, args.average, target)
+
+
+def stage_decode(paths: Paths, args: argparse.Namespace) -> None:
+    results = paths.exp / "results.md"
+    if results.exists() and not args.force:
+        logger.info("%s exists; skipping", results)
+        return
+    model_dir = paths.exp / "averaged" if (paths.exp / "averaged").exists() else paths.exp / "best"
+    manifests = {s: paths.data / f"{s}.jsonl" for s in EVAL_SETS if (paths.data / f"{s}.jsonl").is_file()}
+    lm = paths.data / "lm" / "lm.arpa"
+    lm = lm if lm.is_file() else paths.data / "lm" / "lm.bin"
+    config = load_decode_config(args.decode_config)
+    table = decode_sets(load_model(model_dir), manifests, config, lm if lm.is_file() else None, paths.exp)
+    logger.info("results of %s:\n%s", model_dir, table)
+
+
+def run_stage(stage: int, paths: Paths, args: argparse.Namespace) -> None:
+    if stage == 1:
+        stage_download(paths, args)
+    elif stage == 2:
+        prepare_subsets(paths.corpus, args.subsets, paths.data, force=args.force)
+    elif stage == 3:
+        write_stats(paths.data, force=args.force)
+        write_tokens(paths.data)
+    elif stage == 4:
+        write_lm(paths.data_dir, paths.data, force=args.force)
+    elif stage == 5:
+        stage_train(paths, args)
+    elif stage == 6:
+        stage_average(paths, args)
+    elif stage == 7:
+        stage_decode(paths, args)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", type=int, default=1, help="first stage to run (1-7)")
+    parser.add_argument("--stop-stage", type=int, default=max(STAGES), help="last stage to run")
+    parser.add_argument("--data-dir", type=Path, required=True, help="where tarballs go and LibriSpeech/ is")
+    parser.add_argument(
+        "--work-dir", type=Path, default=RECIPE_DIR, help="manifests, statistics, LM and exp/ (default: this folder)"
+    )
+    parser.add_argument("--subsets", nargs="+", default=list(SETUP_100H), help="LibriSpeech subsets to use")
+    parser.add_argument(
+        "--config", type=Path, default=RECIPE_DIR / "conf" / "bilstm_100h.toml", help="training config (TOML)"
+    )
+    parser.add_argument(
+        "--decode-config", type=Path, default=RECIPE_DIR / "conf" / "decode.toml", help="decoders of stage 7"
+    )
+    parser.add_argument("--nproc", type=int, default=1, help="training processes on this node (torchrun)")
+    parser.add_argument("--mirror", default=OFFICIAL_MIRROR, help="base URL of the tarballs")
+    parser.add_argument("--average", type=int, default=5, help="epoch checkpoints to average in stage 6")
+    parser.add_argument("--force", action="store_true", help="redo work that is already done")
+    args = parser.parse_args(argv)
+    if args.nproc < 1 or args.average < 1:
+        parser.error("--nproc and --average must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    paths = Paths(args.data_dir.resolve(), args.work_dir.resolve(), args.config.resolve())
+    for stage in range(args.stage, args.stop_stage + 1):
+        logger.info("stage %d: %s", stage, STAGES[stage])
+        run_stage(stage, paths, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

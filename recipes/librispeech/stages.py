@@ -1,0 +1,128 @@
+"""The LibriSpeech recipe's data stages: manifests, feature statistics, tokens, language model,
+and the training config with this run's paths filled in."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import logging
+import random
+import shutil
+from pathlib import Path
+
+import torch
+from prepare import prepare_subset
+
+from asr.audio import load_audio
+from asr.config import load_toml
+from asr.errors import ConfigError
+from asr.features import FeatureConfig, LogMel, StatsAccumulator
+from asr.files import write_text_atomic
+from asr.lm import arpa_vocabulary, build_lm, write_lexicon
+from asr.manifest import read_manifest, write_manifest
+from asr.text import CharTokenizer
+from asr.train_config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+OFFICIAL_MIRROR = "https://www.openslr.org/resources/12"
+# Feature statistics converge long before the whole of 960 h: a seeded sample is enough.
+STATS_MAX_UTTERANCES = 2000
+STATS_SEED = 12
+# The official LMs of openslr.org/11, most preferred first (the pruned 3-gram loads fastest).
+OFFICIAL_LMS = ("3-gram.pruned.1e-7.arpa.gz", "3-gram.arpa.gz", "4-gram.arpa.gz")
+LM_TEXT = "librispeech-lm-norm.txt.gz"
+BUILT_LM_ORDER = 3
+
+
+def prepare_subsets(corpus: Path, subsets: list[str], data: Path, force: bool = False) -> None:
+    """``<subset>.jsonl`` for each subset, then ``train.jsonl`` and ``valid.jsonl``.
+
+    Raises:
+        ConfigError: no training subset, or no dev subset to validate on, among ``subsets``.
+    """
+    for subset in subsets:
+        manifest = data / f"{subset}.jsonl"
+        if manifest.is_file() and not force:
+            logger.info("%s exists; skipping", manifest)
+            continue
+        prepare_subset(corpus, subset, manifest)
+    train = [s for s in subsets if s.startswith("train-")]
+    dev = [s for s in subsets if s.startswith("dev-")]
+    if not train or not dev:
+        raise ConfigError(f"--subsets needs a train-* and a dev-* subset, got {' '.join(subsets)}")
+    write_manifest(data / "train.jsonl", [u for s in train for u in read_manifest(data / f"{s}.jsonl")])
+    valid = "dev-clean" if "dev-clean" in dev else dev[0]
+    shutil.copyfile(data / f"{valid}.jsonl", data / "valid.jsonl")
+    logger.info("training on %s; validating on %s", " ".join(train), valid)
+
+
+def write_stats(data: Path, force: bool = False) -> None:
+    """Global log-mel mean and std over a seeded sample of the training set -> ``stats.json``."""
+    target = data / "stats.json"
+    if target.is_file() and not force:
+        logger.info("%s exists; skipping", target)
+        return
+    utterances = read_manifest(data / "train.jsonl")
+    sample = random.Random(STATS_SEED).sample(utterances, min(STATS_MAX_UTTERANCES, len(utterances)))
+    config = FeatureConfig()
+    logmel = LogMel(config)
+    stats = StatsAccumulator(config.n_mels)
+    for utt in sample:
+        stats.add(logmel(torch.from_numpy(load_audio(utt.audio, config.sample_rate))))
+    write_text_atomic(target, json.dumps(stats.result().to_dict()) + "\n")
+    logger.info("feature statistics over %d utterances (%d frames) -> %s", len(sample), stats.count, target)
+
+
+def write_tokens(data: Path) -> None:
+    """The model's output units, one per line, index order (blank first): ``tokens.txt``."""
+    write_text_atomic(data / "tokens.txt", "".join(f"{t}\n" for t in CharTokenizer().tokens))
+
+
+def _gunzip(source: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    with gzip.open(source, "rb") as src, open(partial, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    partial.replace(target)
+
+
+def write_lm(data_dir: Path, data: Path, force: bool = False) -> Path:
+    """The n-gram LM and lexicon of stage 4 into ``data/lm``; returns the LM file."""
+    lm_dir = data / "lm"
+    done = lm_dir / "lexicon.txt"
+    if done.is_file() and not force:
+        logger.info("%s exists; skipping", lm_dir)
+        return next(p for p in (lm_dir / "lm.arpa", lm_dir / "lm.bin") if p.is_file())
+    lm_dir.mkdir(parents=True, exist_ok=True)
+    official = [data_dir / name for name in OFFICIAL_LMS if (data_dir / name).is_file()]
+    if official:
+        logger.info("using the official LM %s", official[0])
+        _gunzip(official[0], lm_dir / "lm.arpa")
+        written, skipped = write_lexicon(arpa_vocabulary(official[0]), done, CharTokenizer())
+        logger.info("lexicon: %d words (%d the model cannot spell left out)", written, skipped)
+        return lm_dir / "lm.arpa"
+    if (data_dir / LM_TEXT).is_file():
+        text = lm_dir / "librispeech-lm-norm.txt"
+        _gunzip(data_dir / LM_TEXT, text)
+        files = build_lm([text], lm_dir, order=BUILT_LM_ORDER, layout="lines")
+    else:
+        logger.info("no official LM or LM text in %s: building one from the training transcripts", data_dir)
+        text = lm_dir / "train-transcripts.txt"
+        write_text_atomic(text, "".join(u.text + "\n" for u in read_manifest(data / "train.jsonl")))
+        files = build_lm([text], lm_dir, order=BUILT_LM_ORDER, layout="lines")
+    return files.lm
+
+
+def training_config(config_path: Path, data: Path, exp_dir: Path) -> TrainConfig:
+    """The recipe config with this run's manifests, statistics and experiment folder."""
+    config = load_toml(TrainConfig, config_path)
+    if not config.data.attribution:
+        raise ConfigError(f"{config_path}: data.attribution must credit LibriSpeech")
+    data_config = dataclasses.replace(
+        config.data,
+        train_manifest=str(data / "train.jsonl"),
+        valid_manifest=str(data / "valid.jsonl"),
+        stats=str(data / "stats.json"),
+    )
+    return dataclasses.replace(config, data=data_config, exp_dir=str(exp_dir))

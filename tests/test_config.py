@@ -1,0 +1,29 @@
+"""Configs written back to TOML read back equal."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from asr.config import dump_toml, load_toml
+from asr.errors import ConfigError
+from asr.train_config import TrainConfig, load_train_config
+
+
+def test_a_recipe_config_round_trips(tmp_path):
+    config = load_train_config("recipes/speechocean762/conf/bilstm.toml")
+    config = dataclasses.replace(config, speed_factors=(1.0,), exp_dir='exp "quoted" \\ dir')
+    path = tmp_path / "copy.toml"
+    path.write_text(dump_toml(config))
+    assert load_toml(TrainConfig, path) == config
+    assert "[model]" in path.read_text() and "[data]" in path.read_text()
+
+
+def test_values_toml_cannot_hold_are_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Odd:
+        value: object = dataclasses.field(default_factory=dict)
+
+    with pytest.raises(ConfigError, match="value"):
+        dump_toml(Odd())
