@@ -38,7 +38,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -203,6 +203,31 @@ def _read_text(path: Path) -> tuple[bytes, str]:
     return raw, text
 
 
+def _streamed_line_sentences(path: Path) -> tuple[Callable[[], str], Callable[[], int], Iterator[str]]:
+    """Sentences of a one-sentence-per-line text of any size, plain or gzipped, read line by
+    line (the LibriSpeech LM text is 4 GB). The SHA-256 and size of the (decompressed) text are
+    ready once the sentences are consumed."""
+    if not path.is_file():
+        raise LMError(f"text file {path} does not exist" if not path.exists() else f"{path} is not a file")
+    digest, size = hashlib.sha256(), [0]
+
+    def sentences() -> Iterator[str]:
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rb") as f:
+                for raw in f:
+                    digest.update(raw)
+                    size[0] += len(raw)
+                    line = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+                    yield from filter(None, map(normalize_text, split_sentences(line)))
+        except (OSError, EOFError) as exc:
+            raise LMError(f"cannot read text file {path}: {exc}") from exc
+        if not size[0]:
+            raise LMError(f"text file {path} is empty")
+
+    return digest.hexdigest, lambda: size[0], sentences()
+
+
 def prepare_corpus(texts: Sequence[Path], corpus_path: Path, layout: Layout = "auto") -> Corpus:
     """Write the normalised sentences of every file of ``texts`` to ``corpus_path``, one per line.
 
@@ -216,17 +241,23 @@ def prepare_corpus(texts: Sequence[Path], corpus_path: Path, layout: Layout = "a
     tmp = corpus_path.with_name(corpus_path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as out:
         for path in map(Path, texts):
-            raw, text = _read_text(path)
-            sentences = text_sentences(text, layout)
-            if not sentences:
-                raise LMError(f"text file {path} holds no words once normalised")
+            if layout == "lines":
+                digest, size, sentences = _streamed_line_sentences(path)
+            else:
+                raw, text = _read_text(path)
+                sentences = text_sentences(text, layout)
+                digest, size = hashlib.sha256(raw).hexdigest, lambda raw=raw: len(raw)
+            count = 0
             for sentence in sentences:
                 out.write(sentence + "\n")
                 tokens = sentence.split()
                 words += len(tokens)
                 vocabulary.update(tokens)
-            sources.append(SourceText(path.name, hashlib.sha256(raw).hexdigest(), len(raw), len(sentences)))
-            logger.info("%s: %d sentences", path, len(sentences))
+                count += 1
+            if not count:
+                raise LMError(f"text file {path} holds no words once normalised")
+            sources.append(SourceText(path.name, digest(), size(), count))
+            logger.info("%s: %d sentences", path, count)
     os.replace(tmp, corpus_path)
     total = sum(source.sentences for source in sources)
     return Corpus(corpus_path, tuple(sources), total, words, frozenset(vocabulary))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import sys
@@ -117,16 +118,33 @@ def test_prepare_corpus_counts_and_hashes(tmp_path):
     assert corpus.sources[1].sha256 == hashlib.sha256(b.read_bytes()).hexdigest()
 
 
+def test_line_texts_are_streamed_plain_or_gzipped(tmp_path):
+    """The LibriSpeech LM text (4 GB, one sentence per line, gzipped) is read line by line."""
+    text = b"\xef\xbb\xbfthe cat sat. the dog sat down\n\nHE PAID $3\n"
+    plain = tmp_path / "lm-norm.txt"
+    plain.write_bytes(text)
+    packed = tmp_path / "lm-norm.txt.gz"
+    packed.write_bytes(gzip.compress(text))
+    whole = prepare_corpus([plain], tmp_path / "auto.txt")
+    for path in (plain, packed):
+        corpus = prepare_corpus([path], tmp_path / "lines.txt", layout="lines")
+        assert (tmp_path / "lines.txt").read_text() == (tmp_path / "auto.txt").read_text()
+        assert (corpus.sentences, corpus.words, corpus.vocabulary) == (whole.sentences, whole.words, whole.vocabulary)
+        assert corpus.sources[0].sha256 == hashlib.sha256(text).hexdigest()
+        assert corpus.sources[0].bytes == len(text)
+
+
+@pytest.mark.parametrize("layout", ["auto", "lines"])
 @pytest.mark.parametrize(
     "content, message",
     [(None, "does not exist"), (b"", "is empty"), (b"... -- !!\n\n", "holds no words")],
 )
-def test_prepare_corpus_names_the_bad_file(tmp_path, content, message):
+def test_prepare_corpus_names_the_bad_file(tmp_path, content, message, layout):
     path = tmp_path / "bad.txt"
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(LMError, match=message) as info:
-        prepare_corpus([path], tmp_path / "corpus.txt")
+        prepare_corpus([path], tmp_path / "corpus.txt", layout=layout)
     assert str(path) in str(info.value)
 
 

@@ -102,10 +102,8 @@ def write_lm(data_dir: Path, data: Path, force: bool = False) -> Path:
         written, skipped = write_lexicon(arpa_vocabulary(official[0]), done, CharTokenizer())
         logger.info("lexicon: %d words (%d the model cannot spell left out)", written, skipped)
         return lm_dir / "lm.arpa"
-    if (data_dir / LM_TEXT).is_file():
-        text = lm_dir / "librispeech-lm-norm.txt"
-        _gunzip(data_dir / LM_TEXT, text)
-        files = build_lm([text], lm_dir, order=BUILT_LM_ORDER, layout="lines")
+    if (data_dir / LM_TEXT).is_file():  # 4 GB of text: read line by line, never whole
+        files = build_lm([data_dir / LM_TEXT], lm_dir, order=BUILT_LM_ORDER, layout="lines")
     else:
         logger.info("no official LM or LM text in %s: building one from the training transcripts", data_dir)
         text = lm_dir / "train-transcripts.txt"
