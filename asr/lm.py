@@ -241,7 +241,7 @@ def prepare_corpus(texts: Sequence[Path], corpus_path: Path, layout: Layout = "a
     tmp = corpus_path.with_name(corpus_path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as out:
         for path in map(Path, texts):
-            if layout == "lines":
+            if layout == "lines" or path.suffix == ".gz":  # gzipped texts are read as lines
                 digest, size, sentences = _streamed_line_sentences(path)
             else:
                 raw, text = _read_text(path)
