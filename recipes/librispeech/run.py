@@ -2,12 +2,13 @@
 """LibriSpeech recipe: numbered, resumable stages from the download to a WER table.
 
   1  download  the subsets' tarballs from --mirror (checksums, resumable, retried) and safe
-               extraction into <data-dir>/LibriSpeech; extracted subsets are skipped
+               extraction into <data-dir>/LibriSpeech; extracted subsets are skipped; with
+               --download-lm, official LM files into <data-dir>/lm
   2  prepare   <work>/data/<subset>.jsonl per subset, train.jsonl (all train-* subsets) and
                valid.jsonl (dev-clean, or the first dev set given)
   3  stats     global log-mel mean and std over up to 2,000 training utterances; the tokenizer
                is the character set of asr.text.CharTokenizer (written to data/tokens.txt)
-  4  lm        the official LibriSpeech LM in <data-dir> if present (3-gram.pruned.1e-7.arpa.gz,
+  4  lm        the official LibriSpeech LM in <data-dir>/lm or <data-dir> if present (3-gram.pruned.1e-7.arpa.gz,
                3-gram.arpa.gz or 4-gram.arpa.gz), else `asr lm build` on librispeech-lm-norm.txt
                there, else on the training transcripts; with its lexicon, in <work>/data/lm
   5  train     --config through `asr train` (--nproc > 1: torchrun, Gloo on CPUs, NCCL on
@@ -76,9 +77,11 @@ class Paths:
 
 
 def stage_download(paths: Paths, args: argparse.Namespace) -> None:
-    from download import download_subsets
+    from download import download_lm_files, download_subsets, lm_mirror
 
     download_subsets(args.subsets, args.mirror, paths.data_dir)
+    if args.download_lm:
+        download_lm_files(args.download_lm, args.lm_mirror or lm_mirror(args.mirror), paths.data_dir)
 
 
 def stage_train(paths: Paths, args: argparse.Namespace) -> None:
@@ -159,6 +162,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--nproc", type=int, default=1, help="training processes on this node (torchrun)")
     parser.add_argument("--mirror", default=OFFICIAL_MIRROR, help="base URL of the tarballs")
+    parser.add_argument(
+        "--download-lm", nargs="*", default=[], metavar="FILE",
+        help="also fetch these official LM files (openslr.org/11) in stage 1, e.g. 3-gram.pruned.1e-7.arpa.gz",
+    )  # fmt: skip
+    parser.add_argument("--lm-mirror", default=None, help="base URL of the LM files (default: beside --mirror)")
     parser.add_argument("--average", type=int, default=5, help="epoch checkpoints to average in stage 6")
     parser.add_argument("--force", action="store_true", help="redo work that is already done")
     args = parser.parse_args(argv)

@@ -95,15 +95,16 @@ def write_lm(data_dir: Path, data: Path, force: bool = False) -> Path:
         logger.info("%s exists; skipping", lm_dir)
         return next(p for p in (lm_dir / "lm.arpa", lm_dir / "lm.bin") if p.is_file())
     lm_dir.mkdir(parents=True, exist_ok=True)
-    official = [data_dir / name for name in OFFICIAL_LMS if (data_dir / name).is_file()]
+    official = [d / name for name in OFFICIAL_LMS for d in (data_dir / "lm", data_dir) if (d / name).is_file()]
     if official:
         logger.info("using the official LM %s", official[0])
         _gunzip(official[0], lm_dir / "lm.arpa")
         written, skipped = write_lexicon(arpa_vocabulary(official[0]), done, CharTokenizer())
         logger.info("lexicon: %d words (%d the model cannot spell left out)", written, skipped)
         return lm_dir / "lm.arpa"
-    if (data_dir / LM_TEXT).is_file():  # 4 GB of text: read line by line, never whole
-        files = build_lm([data_dir / LM_TEXT], lm_dir, order=BUILT_LM_ORDER, layout="lines")
+    lm_text = [d / LM_TEXT for d in (data_dir / "lm", data_dir) if (d / LM_TEXT).is_file()]
+    if lm_text:  # 4 GB of text: read line by line, never whole
+        files = build_lm(lm_text[:1], lm_dir, order=BUILT_LM_ORDER, layout="lines")
     else:
         logger.info("no official LM or LM text in %s: building one from the training transcripts", data_dir)
         text = lm_dir / "train-transcripts.txt"
