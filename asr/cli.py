@@ -141,11 +141,24 @@ def cmd_dictate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from asr.distributed import context_from_env
     from asr.train import train
     from asr.train_config import load_train_config
 
-    progress = train(load_train_config(args.config), resume=args.resume)
-    print(json.dumps(progress.history[-1] if progress.history else {}, indent=2))
+    main_process = context_from_env().is_main
+    if not main_process:  # under torchrun rank 0 speaks for the job; the others would repeat it
+        logging.getLogger().setLevel(logging.ERROR)
+    progress = train(load_train_config(args.config), resume=args.resume, progress_bars=main_process)
+    if main_process:
+        print(json.dumps(progress.history[-1] if progress.history else {}, indent=2))
+    return EXIT_OK
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    from asr.average import average_last_epochs
+
+    result = average_last_epochs(args.exp_dir, args.last, args.output)
+    print(f"{result.output}: the mean of {', '.join(str(s) for s in result.sources)}")
     return EXIT_OK
 
 
@@ -291,10 +304,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decoder_flags(p)
     p.set_defaults(func=cmd_dictate, model="streaming")
 
-    p = sub.add_parser("train", help="train a model from a TOML config")
+    p = sub.add_parser(
+        "train", help="train a model from a TOML config (on many processes: torchrun ... -m asr.cli train ...)"
+    )
     p.add_argument("--config", required=True, help="training config (TOML)")
-    p.add_argument("--resume", action="store_true", help="continue from <exp_dir>/last")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue from <exp_dir>/last (also with another number of processes)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("average", help="average the weights of the last N epoch checkpoints of a training run")
+    p.add_argument("--exp-dir", required=True, help="the run's exp_dir, holding epoch-<n> checkpoints")
+    p.add_argument("--last", type=int, required=True, metavar="N", help="average the newest N epoch checkpoints")
+    p.add_argument("--output", required=True, metavar="DIR", help="checkpoint directory to write")
+    p.set_defaults(func=cmd_average)
 
     p = sub.add_parser("bench", help="measure transcription speed (audio seconds per compute second)")
     p.add_argument("files", nargs="*", metavar="FILE", help="audio files to transcribe")

@@ -7,6 +7,7 @@ for their transcript under CTC, are skipped, counted and logged.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +116,13 @@ class Batch:
     ids: tuple[str, ...]
     texts: tuple[str, ...]
 
+    def to(self, device: torch.device) -> Batch:
+        """The same batch with its tensors on ``device``."""
+        return dataclasses.replace(
+            self, features=self.features.to(device), lengths=self.lengths.to(device),
+            tokens=self.tokens.to(device), token_lengths=self.token_lengths.to(device),
+        )  # fmt: skip
+
 
 def collate(examples: Sequence[Example], speed_choices: Sequence[int]) -> Batch:
     """Pad examples into a batch, taking features at speed index ``speed_choices[i]``."""
@@ -171,3 +179,27 @@ def bucket_batches(
         permutation = torch.randperm(len(batches), generator=generator).tolist()
         batches = [batches[i] for i in permutation]
     return batches
+
+
+def shard_batches(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list[int]]:
+    """The batches process ``rank`` of ``world_size`` trains on, one per optimizer step.
+
+    Step ``s`` of every rank together covers the *global batches* ``s * world_size`` to
+    ``s * world_size + world_size - 1`` of ``batches``, rank ``r`` taking number
+    ``s * world_size + r``: whole batches, so duration buckets stay intact, and every batch is
+    used exactly once. All ranks get ``ceil(len(batches) / world_size)`` entries (collective
+    operations need every rank at every step); where the batches run out, a rank's last entry is
+    an empty list, a step that contributes nothing. With one process this is ``batches``.
+
+    Returns:
+        This rank's batches of example indices, in step order.
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} does not fit world_size {world_size}")
+    steps = -(-len(batches) // world_size)  # ceil
+    return [list(batches[i]) if i < len(batches) else [] for i in range(rank, steps * world_size, world_size)]
+
+
+def global_batches_in_step(num_batches: int, step: int, world_size: int) -> int:
+    """How many of ``num_batches`` global batches step ``step`` of :func:`shard_batches` uses."""
+    return max(0, min(world_size, num_batches - step * world_size))

@@ -1,13 +1,26 @@
-"""Training a CTC model: the loop, validation, checkpoints and exact resumption.
+"""Training a CTC model, on one process or many: the loop, validation, checkpoints, resumption.
 
 Built from small named steps in the manner of icefall's ``train.py``: :func:`build_data`,
-:func:`compute_loss`, :func:`train_one_epoch`, :func:`validate`, and :func:`train` to drive them.
-Checkpoints go to ``<exp_dir>/last`` (resumable, written every ``checkpoint_every_steps`` and at
-each epoch's end) and ``<exp_dir>/best`` (lowest validation WER).
+:func:`compute_loss`, :meth:`Trainer.train_step`, :meth:`Trainer.train_one_epoch`,
+:func:`validate`, and :func:`train` to drive them. Checkpoints (see :mod:`asr.experiment`) go to
+``<exp_dir>/last`` (resumable, written every ``checkpoint_every_steps`` and at each epoch's end),
+``<exp_dir>/best`` (lowest validation WER) and ``<exp_dir>/epoch-<n>`` (the newest
+``keep_epoch_checkpoints`` epochs, for ``asr average``).
+
+Launched by ``torchrun`` (see :mod:`asr.distributed`), each process holds every training
+utterance's features, trains a replica of the model wrapped in DistributedDataParallel on its
+share of the duration-bucketed batches (:func:`asr.dataset.shard_batches`: whole batches, one
+per process per step), and DDP keeps the replicas identical by averaging gradients. The loss of
+a step is the summed CTC loss of all the processes' batches divided by all their utterances,
+the same normalisation as one process gives to one batch. Only rank 0 logs, writes TensorBoard
+and checkpoints, and validates (on the whole validation set, with its unwrapped replica); it
+sends the metrics to the others, which wait for them. Resumption works across a changed number
+of processes: see :mod:`asr.train_state`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -16,14 +29,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from asr.augment import SpecAugment
 from asr.checkpoint import load_checkpoint, resolve_checkpoint_dir, save_checkpoint
-from asr.dataset import Batch, FeatureDataset, bucket_batches, collate
+from asr.dataset import Batch, FeatureDataset, bucket_batches, collate, global_batches_in_step, shard_batches
 from asr.decoding import greedy_decode_batch
+from asr.distributed import (
+    SINGLE_PROCESS,
+    DistributedContext,
+    all_reduce_sum,
+    barrier,
+    broadcast_from_main,
+    context_from_env,
+    process_group,
+    replicas_agree,
+    select_device,
+)
 from asr.errors import CheckpointError, ConfigError
+from asr.experiment import BEST, LAST, TENSORBOARD, epoch_name, prune_epoch_checkpoints
 from asr.features import FeatureExtractor, Normalizer
 from asr.manifest import read_manifest
 from asr.metrics import error_rates
@@ -34,6 +60,8 @@ from asr.train_state import TrainingProgress, encode_state, restore_state
 
 logger = logging.getLogger(__name__)
 
+CPU = torch.device("cpu")
+
 
 @dataclass
 class TrainingData:
@@ -43,14 +71,37 @@ class TrainingData:
     tokenizer: CharTokenizer
 
 
+@dataclass(frozen=True)
+class StepStats:
+    """One optimizer step, summed over all processes."""
+
+    loss_sum: float  # summed CTC loss of the step's utterances
+    utterances: int
+    lr: float
+    grad_norm: float
+
+
 def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
-    """Linear warm-up to ``peak_lr`` then cosine decay to ``min_lr_ratio * peak_lr``."""
+    """Linear warm-up to ``peak_lr`` then cosine decay to ``min_lr_ratio * peak_lr``.
+
+    ``step`` and ``total_steps`` count global batches (see :mod:`asr.train_state`), so the
+    schedule follows the data seen whatever the number of processes; with one process a global
+    batch is an optimizer step.
+    """
     optim = config.optim
     if step < optim.warmup_steps:
         return optim.peak_lr * (step + 1) / optim.warmup_steps
     progress = min(1.0, (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps))
     floor = optim.min_lr_ratio
     return optim.peak_lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """The RNG seed of ``rank`` from optimizer ``step`` on, so ranks draw different augmentation.
+
+    Rank 0 starting afresh uses ``seed`` itself: one process draws exactly as it always has.
+    """
+    return seed if rank == 0 and step == 0 else hash((seed, rank, step))
 
 
 def load_normalizer(path: str) -> Normalizer:
@@ -93,13 +144,15 @@ def ctc_loss(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batch) -
     )
 
 
-def compute_loss(model: CTCModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed CTC loss of a batch and its number of utterances."""
+def compute_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed CTC loss of a batch and its number of utterances (``model``: a CTCModel, maybe in DDP)."""
     log_probs, out_lengths, _ = model(batch.features, batch.lengths)  # (N, T', V)
     return ctc_loss(log_probs, out_lengths, batch), torch.tensor(len(batch.ids))
 
 
-def validate(model: CTCModel, data: TrainingData, max_batch_frames: int) -> dict[str, float]:
+def validate(
+    model: CTCModel, data: TrainingData, max_batch_frames: int, device: torch.device = CPU
+) -> dict[str, float]:
     """Validation loss per utterance, and greedy WER and CER."""
     model.eval()
     total_loss, refs, hyps = 0.0, [], []
@@ -107,10 +160,10 @@ def validate(model: CTCModel, data: TrainingData, max_batch_frames: int) -> dict
         for indices in bucket_batches(
             [data.valid.num_frames(i) for i in range(len(data.valid))], max_batch_frames, 0, 0, shuffle=False
         ):
-            batch = collate([data.valid.examples[i] for i in indices], [0] * len(indices))
+            batch = collate([data.valid.examples[i] for i in indices], [0] * len(indices)).to(device)
             log_probs, out_lengths, _ = model(batch.features, batch.lengths)
             total_loss += ctc_loss(log_probs, out_lengths, batch).item()
-            hyps += [h.text for h in greedy_decode_batch(log_probs, out_lengths, data.tokenizer)]
+            hyps += [h.text for h in greedy_decode_batch(log_probs.cpu(), out_lengths.cpu(), data.tokenizer)]
             refs += list(batch.texts)
     model.train()
     rates = error_rates(refs, hyps)
@@ -118,35 +171,59 @@ def validate(model: CTCModel, data: TrainingData, max_batch_frames: int) -> dict
 
 
 class Trainer:
-    """Owns the model, optimizer, progress and writers of one training run."""
+    """Owns the model, optimizer, progress and writers of one training process.
 
-    def __init__(self, config: TrainConfig, data: TrainingData, progress_bars: bool = True) -> None:
+    ``model`` is this process's replica; ``network`` is what trains it: ``model`` itself, or
+    ``model`` wrapped in DistributedDataParallel once :meth:`run` starts in a job of several.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: TrainingData,
+        progress_bars: bool = True,
+        context: DistributedContext = SINGLE_PROCESS,
+        device: torch.device = CPU,
+    ) -> None:
         self.config = config
         self.data = data
-        self.progress_bars = progress_bars
+        self.context = context
+        self.device = device
+        self.progress_bars = progress_bars and context.is_main
         self.exp_dir = Path(config.exp_dir)
-        self.model = CTCModel(config.model)
+        self.model = CTCModel(config.model).to(device)
+        self.network: torch.nn.Module = self.model
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.optim.peak_lr, weight_decay=config.optim.weight_decay
         )
+        self.amp = config.amp and device.type == "cuda"
+        if config.amp and not self.amp and context.is_main:
+            logger.info("amp = true is ignored: mixed precision needs a CUDA device, training runs on %s", device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
         self.specaugment = SpecAugment(config.specaugment)
         self.progress = TrainingProgress()
         self.frames = [data.train.num_frames(i) for i in range(len(data.train))]
-        self.steps_per_epoch = len(bucket_batches(self.frames, config.max_batch_frames, config.seed, 0))
-        self.total_steps = self.steps_per_epoch * config.epochs
-        self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+        self.batches_per_epoch = len(bucket_batches(self.frames, config.max_batch_frames, config.seed, 0))
+        self.total_batches = self.batches_per_epoch * config.epochs
+        self.writer = SummaryWriter(str(self.exp_dir / TENSORBOARD)) if context.is_main else None
 
     def provenance(self) -> dict:
         return {
             "train_config": dataclasses.asdict(self.config),
             "epoch": self.progress.epoch,
             "step": self.progress.step,
+            "world_size": self.context.world_size,
             "history": self.progress.history,
             "attribution": self.config.data.attribution,
         }
 
     def save(self, name: str) -> None:
-        extra = encode_state(self.progress, self.optimizer) if name == "last" else None
+        """Write checkpoint ``<exp_dir>/<name>`` (with the trainer state if it is ``last``); rank 0 only."""
+        if not self.context.is_main:
+            return
+        extra = None
+        if name == LAST:
+            extra = encode_state(self.progress, self.optimizer, self.scaler, self.context.world_size)
         save_checkpoint(
             self.exp_dir / name, self.model, self.config.features, self.data.extractor.normalizer,
             self.data.tokenizer, self.provenance(), extra,
@@ -165,98 +242,184 @@ class Trainer:
         logger.info("initialised the model from %s", directory)
 
     def resume(self) -> None:
-        """Continue from ``<exp_dir>/last``: model, optimizer, RNG, epoch and batch position."""
+        """Continue from ``<exp_dir>/last``: model, optimizer, RNG, epoch and batch position.
+
+        Every process reads the checkpoint (on several nodes, ``exp_dir`` must be shared).
+        """
         try:
-            directory = resolve_checkpoint_dir(self.exp_dir / "last")
+            directory = resolve_checkpoint_dir(self.exp_dir / LAST)
         except CheckpointError:
             logger.info("no checkpoint in %s; starting from scratch", self.exp_dir)
             return
         checkpoint = load_checkpoint(directory)
         self.model.load_state_dict(checkpoint.model.state_dict())
-        self.progress = restore_state(directory, self.optimizer)
+        restored = restore_state(directory, self.optimizer, self.scaler)
+        self.progress = progress = restored.progress
+        if not self.context.is_main:  # the saved RNG state is rank 0's
+            torch.manual_seed(rank_seed(self.config.seed, self.context.rank, progress.step))
         logger.info(
-            "resumed from %s at epoch %d, batch %d, step %d",
-            directory, self.progress.epoch, self.progress.batch_in_epoch, self.progress.step,
+            "resumed from %s (written by %d process(es), continuing on %d) at epoch %d, global batch %d, step %d",
+            directory, restored.world_size, self.context.world_size, progress.epoch + 1, progress.batch_in_epoch,
+            progress.step,
         )  # fmt: skip
+
+    def distribute(self) -> None:
+        """Wrap the replica in DistributedDataParallel in a job of several processes.
+
+        DDP broadcasts rank 0's weights as it starts, so replicas begin identical.
+        """
+        if self.context.is_distributed and self.network is self.model:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.network = DistributedDataParallel(self.model, device_ids=device_ids)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+
+    def train_step(self, indices: list[int], stand_in: list[int]) -> StepStats:
+        """One optimizer step, this process training on batch ``indices``.
+
+        An empty ``indices`` is a padding slot at the end of an epoch: the process runs batch
+        ``stand_in`` with zero weight, because DDP needs every process in every backward pass.
+        """
+        config, world_size = self.config, self.context.world_size
+        examples = [self.data.train.examples[i] for i in indices or stand_in]
+        speeds = torch.randint(len(config.speed_factors), (len(examples),)).tolist()
+        batch = collate(examples, speeds).to(self.device)
+        batch = dataclasses.replace(batch, features=self.specaugment(batch.features))
+        lr = learning_rate(self.progress.batches_done, self.total_batches, config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with self.autocast():
+            loss, utts = compute_loss(self.network, batch)
+        if not indices:
+            loss, utts = loss * 0, utts * 0
+        # (summed loss, utterances) of every process's batch together; float64 keeps the count exact.
+        totals = torch.tensor([loss.item(), float(utts)], dtype=torch.float64, device=self.device)
+        all_reduce_sum(totals, self.context)
+        global_utts = int(totals[1])
+        self.optimizer.zero_grad(set_to_none=True)
+        # DDP averages gradients over processes, so scaling by world_size makes the gradient that
+        # of the global summed loss over the global utterances; with one process, loss / utts.
+        self.scaler.scale(loss * world_size / global_utts).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return StepStats(float(totals[0]), global_utts, lr, float(grad_norm))
+
+    def log_step(self, stats: StepStats, bar: tqdm) -> None:
+        x = self.progress.batches_done
+        if self.writer is not None and self.progress.step % self.config.log_every_steps == 0:
+            self.writer.add_scalar("train/loss", stats.loss_sum / stats.utterances, x)
+            self.writer.add_scalar("train/lr", stats.lr, x)
+            self.writer.add_scalar("train/grad_norm", stats.grad_norm, x)
+        bar.set_postfix(loss=f"{stats.loss_sum / stats.utterances:.3f}", lr=f"{stats.lr:.2e}")
 
     def train_one_epoch(self) -> float:
         """Run the rest of the current epoch; return its mean loss per utterance."""
-        config, progress = self.config, self.progress
+        config, progress, context = self.config, self.progress, self.context
         batches = bucket_batches(self.frames, config.max_batch_frames, config.seed, progress.epoch)
+        remaining = batches[progress.batch_in_epoch :]
         self.model.train()
         bar = tqdm(
-            batches[progress.batch_in_epoch :], desc=f"epoch {progress.epoch + 1}/{config.epochs}",
-            disable=not self.progress_bars, leave=False,
+            shard_batches(remaining, context.rank, context.world_size),
+            desc=f"epoch {progress.epoch + 1}/{config.epochs}", disable=not self.progress_bars, leave=False,
         )  # fmt: skip
-        for indices in bar:
-            examples = [self.data.train.examples[i] for i in indices]
-            speeds = torch.randint(len(config.speed_factors), (len(examples),)).tolist()
-            batch = collate(examples, speeds)
-            batch = dataclasses.replace(batch, features=self.specaugment(batch.features))
-            lr = learning_rate(progress.step, self.total_steps, config)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            loss, utts = compute_loss(self.model, batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            (loss / utts).backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.clip_grad_norm)
-            self.optimizer.step()
+        for step_in_epoch, indices in enumerate(bar):
+            stats = self.train_step(indices, stand_in=batches[0])
+            done = global_batches_in_step(len(remaining), step_in_epoch, context.world_size)
             progress.step += 1
-            progress.batch_in_epoch += 1
-            progress.epoch_loss_sum += loss.item()
-            progress.epoch_utterances += int(utts)
-            if progress.step % config.log_every_steps == 0:
-                self.writer.add_scalar("train/loss", loss.item() / int(utts), progress.step)
-                self.writer.add_scalar("train/lr", lr, progress.step)
-                self.writer.add_scalar("train/grad_norm", float(grad_norm), progress.step)
-            bar.set_postfix(loss=f"{loss.item() / int(utts):.3f}", lr=f"{lr:.2e}")
+            progress.batch_in_epoch += done
+            progress.batches_done += done
+            progress.epoch_loss_sum += stats.loss_sum
+            progress.epoch_utterances += stats.utterances
+            self.log_step(stats, bar)
             if config.checkpoint_every_steps and progress.step % config.checkpoint_every_steps == 0:
-                self.save("last")
+                self.save(LAST)
         return progress.epoch_loss_sum / max(1, progress.epoch_utterances)
 
-    def run(self) -> TrainingProgress:
+    def finish_epoch(self, train_loss: float) -> None:
+        """Validate (on rank 0), record the epoch, check the replicas and write checkpoints."""
         config, progress = self.config, self.progress
-        while progress.epoch < config.epochs:
-            train_loss = self.train_one_epoch()
-            metrics = validate(self.model, self.data, config.max_batch_frames)
-            row = {"epoch": progress.epoch + 1, "step": progress.step, "train_loss": train_loss}
-            row.update({f"valid_{k}": v for k, v in metrics.items()})
-            progress.history.append(row)
+        metrics = (
+            validate(self.model, self.data, config.max_batch_frames, self.device) if self.context.is_main else None
+        )
+        metrics = broadcast_from_main(metrics, self.context)
+        row = {"epoch": progress.epoch + 1, "step": progress.step, "train_loss": train_loss}
+        row.update({f"valid_{k}": v for k, v in metrics.items()})
+        progress.history.append(row)
+        if self.writer is not None:
             for key, value in metrics.items():
                 self.writer.add_scalar(f"valid/{key}", value, progress.epoch + 1)
+        if self.context.is_main:
             logger.info(
                 "epoch %d: train loss %.3f, valid loss %.3f, valid WER %.2f%%, CER %.2f%%",
                 progress.epoch + 1, train_loss, metrics["loss"], 100 * metrics["wer"], 100 * metrics["cer"],
             )  # fmt: skip
-            improved = metrics["wer"] < progress.best_valid_wer
-            if improved:
-                progress.best_valid_wer = metrics["wer"]
-            progress.epoch += 1
-            progress.batch_in_epoch = progress.epoch_utterances = 0
-            progress.epoch_loss_sum = 0.0
-            if improved:
-                self.save("best")
-            self.save("last")
-        self.writer.close()
-        return progress
+        improved = metrics["wer"] < progress.best_valid_wer
+        if improved:
+            progress.best_valid_wer = metrics["wer"]
+        progress.epoch += 1
+        progress.batch_in_epoch = progress.epoch_utterances = 0
+        progress.epoch_loss_sum = 0.0
+        self.check_replicas()
+        if improved:
+            self.save(BEST)
+        if config.keep_epoch_checkpoints:
+            self.save(epoch_name(progress.epoch))
+        self.save(LAST)
+        if config.keep_epoch_checkpoints and self.context.is_main:
+            prune_epoch_checkpoints(self.exp_dir, config.keep_epoch_checkpoints)
+
+    def check_replicas(self) -> None:
+        """Confirm that all processes hold the same weights (cheap: one hash per process)."""
+        if not self.context.is_distributed:
+            return
+        agree = replicas_agree(self.model, self.context)
+        if not self.context.is_main:
+            return
+        if agree:
+            logger.info("epoch %d: weights identical on all %d processes", self.progress.epoch, self.context.world_size)
+        else:
+            logger.warning(
+                "epoch %d: the %d processes hold different weights; checkpoints are rank 0's",
+                self.progress.epoch, self.context.world_size,
+            )  # fmt: skip
+
+    def run(self) -> TrainingProgress:
+        self.distribute()
+        try:
+            while self.progress.epoch < self.config.epochs:
+                self.finish_epoch(self.train_one_epoch())
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+        barrier(self.context)  # every process ends after rank 0's last checkpoint is written
+        return self.progress
 
 
 def train(config: TrainConfig, resume: bool = False, progress_bars: bool = True) -> TrainingProgress:
     """Train a model as ``config`` says; with ``resume``, continue from ``<exp_dir>/last``.
 
+    Runs as one process, or as one of several when started by ``torchrun`` (the environment
+    says which; see :mod:`asr.distributed`). Every process returns the same progress.
+
     Returns:
         The final progress, with one row of metrics per epoch in ``history``.
     """
-    torch.manual_seed(config.seed)
+    context = context_from_env()
+    device = select_device(config.device, context)
+    torch.manual_seed(rank_seed(config.seed, context.rank, 0))
     torch.set_num_threads(config.num_threads)
     exp_dir = Path(config.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    if not resume and (exp_dir / "last").exists():
-        raise ConfigError(f"{exp_dir / 'last'} exists; pass --resume to continue it or choose another exp_dir")
-    data = build_data(config, progress_bars)
-    trainer = Trainer(config, data, progress_bars)
-    if config.init_from:
-        trainer.initialize_from(config.init_from)
-    if resume:
-        trainer.resume()
-    return trainer.run()
+    if not resume and (exp_dir / LAST).exists():
+        raise ConfigError(f"{exp_dir / LAST} exists; pass --resume to continue it or choose another exp_dir")
+    with process_group(context, device):
+        data = build_data(config, progress_bars and context.is_main)
+        trainer = Trainer(config, data, progress_bars, context, device)
+        if config.init_from:
+            trainer.initialize_from(config.init_from)
+        if resume:
+            trainer.resume()
+        return trainer.run()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from asr.augment import SpecAugmentConfig
 from asr.config import load_toml
+from asr.distributed import DEVICES
 from asr.errors import ConfigError
 from asr.features import FeatureConfig
 from asr.network import ModelConfig
@@ -40,7 +41,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with linear warm-up, then cosine decay to ``min_lr_ratio * peak_lr``."""
+    """AdamW with linear warm-up, then cosine decay to ``min_lr_ratio * peak_lr``.
+
+    The schedule counts global batches (see :mod:`asr.train_state`): with one process a batch is
+    an optimizer step; with W processes a step moves the schedule W batches on.
+    """
 
     peak_lr: float = 1.5e-3
     weight_decay: float = 1e-2
@@ -67,6 +72,15 @@ class TrainConfig:
     # A checkpoint directory whose weights start the model (fine-tuning or warm start); its model
     # configuration must equal ``model``. Empty: random initialisation. Ignored when resuming.
     init_from: str = ""
+    # Where to train: "auto" (GPU LOCAL_RANK when CUDA is available, else the CPU), "cuda" or "cpu".
+    device: str = "auto"
+    # Mixed precision on GPUs (float16 autocast with gradient scaling): faster and lighter on
+    # GPUs with tensor cores. Ignored, with one log message, on a CPU.
+    amp: bool = False
+    # Weights-only checkpoints <exp_dir>/epoch-<n> kept (the newest) for `asr average`: the
+    # mean of the last few epochs is usually a little better than any one. 0 writes (and
+    # deletes) none.
+    keep_epoch_checkpoints: int = 5
     model: ModelConfig = field(default_factory=ModelConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
@@ -77,6 +91,10 @@ class TrainConfig:
             raise ConfigError("speed_factors must include 1.0")
         if self.epochs < 1 or self.max_batch_frames < 1:
             raise ConfigError("epochs and max_batch_frames must be positive")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.keep_epoch_checkpoints < 0:
+            raise ConfigError(f"keep_epoch_checkpoints must be >= 0, got {self.keep_epoch_checkpoints}")
 
     def resolve_paths(self, base: Path) -> TrainConfig:
         """Make the data and experiment paths absolute, relative to ``base``."""

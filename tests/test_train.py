@@ -23,6 +23,7 @@ from asr.manifest import Utterance, write_manifest
 from asr.network import ModelConfig
 from asr.train import learning_rate, train
 from asr.train_config import DataConfig, OptimConfig, TrainConfig, load_train_config
+from asr.train_state import STATE_JSON, encode_state, restore_state
 from tests.conftest import tone_sequence
 
 # Each letter is a tone: a task an LSTM learns in a few dozen steps.
@@ -192,3 +193,37 @@ def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_size=32))
     with pytest.raises(ConfigError, match="differs"):
         asr.train.Trainer(other, data, progress_bars=False).initialize_from(config.init_from)
+
+
+def test_epoch_checkpoints_keep_the_newest_and_amp_is_ignored_on_a_cpu(toy_corpus, caplog):
+    caplog.set_level(logging.INFO)
+    config = toy_config(toy_corpus, epochs=3, keep_epoch_checkpoints=2, amp=True, device="cpu")
+    train(config, progress_bars=False)
+    exp = toy_corpus / "exp"
+    assert sorted(p.name for p in exp.glob("epoch-*")) == ["epoch-2", "epoch-3"]
+    assert load_checkpoint(exp / "epoch-3").provenance["epoch"] == 3
+    assert not (exp / "epoch-3" / "trainer.json").exists()  # weights only; `last` resumes
+    assert caplog.text.count("amp = true is ignored") == 1
+
+
+def test_trainer_state_of_earlier_versions_still_resumes(toy_corpus):
+    """States written before progress counted global batches had one process: a step was a batch."""
+    data = asr.train.build_data(toy_config(toy_corpus), progress_bars=False)
+    trainer = asr.train.Trainer(toy_config(toy_corpus), data, progress_bars=False)
+    trainer.progress.step = 7
+    files = encode_state(trainer.progress, trainer.optimizer)
+    meta = json.loads(files[STATE_JSON])
+    del meta["world_size"], meta["grad_scaler"], meta["progress"]["batches_done"]
+    files[STATE_JSON] = json.dumps(meta).encode()
+    for name, content in files.items():
+        (toy_corpus / name).write_bytes(content)
+    restored = restore_state(toy_corpus, trainer.optimizer)
+    assert restored.world_size == 1 and restored.progress.batches_done == restored.progress.step == 7
+
+
+def test_config_rejects_bad_device_and_negative_epoch_checkpoints():
+    data = DataConfig("t", "v", "s")
+    with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda"):
+        TrainConfig(data=data, device="gpu")
+    with pytest.raises(ConfigError, match="keep_epoch_checkpoints"):
+        TrainConfig(data=data, keep_epoch_checkpoints=-1)
