@@ -6,7 +6,7 @@ factor, and keeps them in memory: right for a few hours of speech, impossible fo
 the manifest; each batch's audio is read, speed-perturbed and turned into features when the
 batch is needed, in ``workers`` background processes (a ``torch.utils.data.DataLoader`` over
 the same duration-bucketed batches). Lengths for bucketing come from the manifest's
-``duration`` fields, which the recipes' preparation stages write.
+``duration`` fields, which the recipes' preparation stages write (else from each file's header).
 
 Utterances whose transcript cannot fit their audio under CTC are left out up front (from the
 duration); audio that turns out to be unreadable is logged and left out of its batch.
@@ -20,10 +20,10 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from asr.audio import load_audio
+from asr.audio import audio_duration, load_audio
 from asr.augment import speed_perturb
 from asr.dataset import Batch, Example, LoadReport, collate, ctc_min_frames
-from asr.errors import AudioError, ConfigError
+from asr.errors import AudioError
 from asr.features import FeatureExtractor
 from asr.manifest import Utterance
 from asr.text import CharTokenizer, normalize_text
@@ -88,14 +88,18 @@ class AudioDataset:
         self.report = LoadReport()
         config = extractor.config
         for utt in utterances:
-            if utt.duration is None:
-                raise ConfigError(f"{name}: utterance {utt.id} has no duration; on-the-fly loading needs them")
             text = normalize_text(utt.text)
             if not text:
                 self.report.empty_text.append(utt.id)
                 continue
+            try:
+                duration = utt.duration if utt.duration is not None else audio_duration(utt.audio)
+            except AudioError as exc:
+                logger.warning("skipping %s: %s", utt.id, exc)
+                self.report.unreadable.append(utt.id)
+                continue
             tokens = tokenizer.encode(text)
-            frames = config.num_frames(round(utt.duration * config.sample_rate))
+            frames = config.num_frames(round(duration * config.sample_rate))
             slowest = int(frames / max(self.speed_factors))  # the fastest playback has the fewest frames
             if slowest // stack_frames < ctc_min_frames(tokens):
                 self.report.too_short.append(utt.id)
@@ -114,14 +118,18 @@ class AudioDataset:
         """Frames of utterance ``index`` at the unperturbed speed, from its duration."""
         return self.frames[index]
 
-    def batches(self, batches: Sequence[Sequence[int]], speed_choices: Sequence[Sequence[int]]) -> Iterator[Batch]:
+    def batches(
+        self, batches: Sequence[Sequence[int]], speed_choices: Sequence[Sequence[int]]
+    ) -> Iterator[Batch | None]:
         """Featurise ``batches`` (lists of indices) in order, utterance ``i`` of batch ``b`` at
-        speed index ``speed_choices[b][i]``. Batches left empty by unreadable audio are skipped."""
+        speed index ``speed_choices[b][i]``; one item per batch, None where no audio of the
+        batch could be read (the trainer keeps its steps in step with other processes)."""
         keys = [list(zip(batch, speeds)) for batch, speeds in zip(batches, speed_choices)]
         loader = DataLoader(
             _Items(self), batch_sampler=keys, collate_fn=_collate, num_workers=self.workers,
-            persistent_workers=False, prefetch_factor=2 if self.workers else None,
+            prefetch_factor=2 if self.workers else None,
+            # Its own generator: starting workers must not draw from the global RNG, which
+            # SpecAugment and dropout use (so training is the same as from memory).
+            generator=torch.Generator(),
         )  # fmt: skip
-        for batch in loader:
-            if batch is not None:
-                yield batch
+        yield from loader

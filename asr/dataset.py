@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -106,6 +106,12 @@ class FeatureDataset:
         """Frames of example ``index`` at the unperturbed speed (used for bucketing)."""
         return self.examples[index].features[self.unperturbed].shape[0]
 
+    def batches(self, batches: Sequence[Sequence[int]], speed_choices: Sequence[Sequence[int]]) -> Iterator[Batch]:
+        """Collate ``batches`` (lists of indices) in order, example ``i`` of batch ``b`` at speed
+        index ``speed_choices[b][i]`` (the interface :class:`asr.audio_dataset.AudioDataset` shares)."""
+        for indices, speeds in zip(batches, speed_choices):
+            yield collate([self.examples[i] for i in indices], speeds)
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -179,6 +185,16 @@ def bucket_batches(
         permutation = torch.randperm(len(batches), generator=generator).tolist()
         batches = [batches[i] for i in permutation]
     return batches
+
+
+def speed_choices(seed: int, epoch: int, global_batch: int, size: int, num_factors: int) -> list[int]:
+    """Speed factor indices for the ``size`` utterances of a global batch.
+
+    A function of the batch's place in training only (not of any RNG state), so that a loader
+    can prepare batches ahead and a resumed run draws what an uninterrupted one drew.
+    """
+    generator = torch.Generator().manual_seed(((seed * 1_000_003) + epoch) * 1_000_033 + global_batch)
+    return torch.randint(num_factors, (size,), generator=generator).tolist()
 
 
 def shard_batches(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list[int]]:

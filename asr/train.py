@@ -33,9 +33,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from asr.audio_dataset import AudioDataset
 from asr.augment import SpecAugment
 from asr.checkpoint import load_checkpoint, resolve_checkpoint_dir, save_checkpoint
-from asr.dataset import Batch, FeatureDataset, bucket_batches, collate, global_batches_in_step, shard_batches
+from asr.dataset import (
+    Batch,
+    FeatureDataset,
+    bucket_batches,
+    collate,
+    global_batches_in_step,
+    shard_batches,
+    speed_choices,
+)
 from asr.decoding import greedy_decode_batch
 from asr.distributed import (
     SINGLE_PROCESS,
@@ -48,7 +57,7 @@ from asr.distributed import (
     replicas_agree,
     select_device,
 )
-from asr.errors import CheckpointError, ConfigError
+from asr.errors import ASRError, CheckpointError, ConfigError
 from asr.experiment import BEST, LAST, TENSORBOARD, epoch_name, prune_epoch_checkpoints
 from asr.features import FeatureExtractor, Normalizer
 from asr.manifest import read_manifest
@@ -65,7 +74,7 @@ CPU = torch.device("cpu")
 
 @dataclass
 class TrainingData:
-    train: FeatureDataset
+    train: FeatureDataset | AudioDataset
     valid: FeatureDataset
     extractor: FeatureExtractor
     tokenizer: CharTokenizer
@@ -112,16 +121,22 @@ def load_normalizer(path: str) -> Normalizer:
 
 
 def build_data(config: TrainConfig, progress_bars: bool = True) -> TrainingData:
-    """Load both manifests into in-memory features."""
+    """Load both manifests: validation as in-memory features, training too, or (with
+    ``data.loader_workers``) read from disk batch by batch."""
     tokenizer = CharTokenizer()
     if tokenizer.vocab_size != config.model.vocab_size:
         raise ConfigError(f"model.vocab_size is {config.model.vocab_size}, the tokenizer has {tokenizer.vocab_size}")
     extractor = FeatureExtractor(config.features, load_normalizer(config.data.stats))
     stack = config.model.stack_frames
-    train = FeatureDataset(
-        read_manifest(config.data.train_manifest), extractor, tokenizer, stack,
-        config.speed_factors, name="train", progress=progress_bars,
-    )  # fmt: skip
+    utterances = read_manifest(config.data.train_manifest)
+    if config.data.loader_workers > 0:
+        train = AudioDataset(
+            utterances, extractor, tokenizer, stack, config.speed_factors, "train", config.data.loader_workers
+        )
+    else:
+        train = FeatureDataset(
+            utterances, extractor, tokenizer, stack, config.speed_factors, name="train", progress=progress_bars
+        )
     valid = FeatureDataset(
         read_manifest(config.data.valid_manifest), extractor, tokenizer, stack, (1.0,),
         name="valid", progress=progress_bars,
@@ -201,6 +216,7 @@ class Trainer:
             logger.info("amp = true is ignored: mixed precision needs a CUDA device, training runs on %s", device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
         self.specaugment = SpecAugment(config.specaugment)
+        self.previous_batch: Batch | None = None
         self.progress = TrainingProgress()
         self.frames = [data.train.num_frames(i) for i in range(len(data.train))]
         self.batches_per_epoch = len(bucket_batches(self.frames, config.max_batch_frames, config.seed, 0))
@@ -275,23 +291,28 @@ class Trainer:
     def autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
 
-    def train_step(self, indices: list[int], stand_in: list[int]) -> StepStats:
-        """One optimizer step, this process training on batch ``indices``.
+    def train_step(self, batch: Batch | None, contributes: bool = True) -> StepStats:
+        """One optimizer step on this process's ``batch``.
 
-        An empty ``indices`` is a padding slot at the end of an epoch: the process runs batch
-        ``stand_in`` with zero weight, because DDP needs every process in every backward pass.
+        A step that does not ``contribute`` (a padding slot at the end of an epoch, in a job of
+        several processes) runs its stand-in batch with zero weight, because DDP needs every
+        process in every backward pass. ``None`` (a batch none of whose audio could be read)
+        reruns the previous batch with zero weight.
         """
         config, world_size = self.config, self.context.world_size
-        examples = [self.data.train.examples[i] for i in indices or stand_in]
-        speeds = torch.randint(len(config.speed_factors), (len(examples),)).tolist()
-        batch = collate(examples, speeds).to(self.device)
+        if batch is None:
+            if self.previous_batch is None:
+                raise ASRError("the first training batch of this run has no readable audio")
+            batch, contributes = self.previous_batch, False
+        self.previous_batch = batch
+        batch = batch.to(self.device)
         batch = dataclasses.replace(batch, features=self.specaugment(batch.features))
         lr = learning_rate(self.progress.batches_done, self.total_batches, config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.autocast():
             loss, utts = compute_loss(self.network, batch)
-        if not indices:
+        if not contributes:
             loss, utts = loss * 0, utts * 0
         # (summed loss, utterances) of every process's batch together; float64 keeps the count exact.
         totals = torch.tensor([loss.item(), float(utts)], dtype=torch.float64, device=self.device)
@@ -320,13 +341,20 @@ class Trainer:
         config, progress, context = self.config, self.progress, self.context
         batches = bucket_batches(self.frames, config.max_batch_frames, config.seed, progress.epoch)
         remaining = batches[progress.batch_in_epoch :]
+        shards = shard_batches(remaining, context.rank, context.world_size)
+        slots = [indices or batches[0] for indices in shards]  # an empty shard runs batch 0, unweighted
+        first = progress.batch_in_epoch + context.rank
+        speeds = [
+            speed_choices(config.seed, progress.epoch, first + s * context.world_size, len(slot), len(config.speed_factors))
+            for s, slot in enumerate(slots)
+        ]  # fmt: skip
         self.model.train()
         bar = tqdm(
-            shard_batches(remaining, context.rank, context.world_size),
+            zip(shards, self.data.train.batches(slots, speeds)), total=len(shards),
             desc=f"epoch {progress.epoch + 1}/{config.epochs}", disable=not self.progress_bars, leave=False,
         )  # fmt: skip
-        for step_in_epoch, indices in enumerate(bar):
-            stats = self.train_step(indices, stand_in=batches[0])
+        for step_in_epoch, (indices, batch) in enumerate(bar):
+            stats = self.train_step(batch, contributes=bool(indices))
             done = global_batches_in_step(len(remaining), step_in_epoch, context.world_size)
             progress.step += 1
             progress.batch_in_epoch += done

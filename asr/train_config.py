@@ -37,6 +37,11 @@ class DataConfig:
     stats: str
     # Credit for the training data, copied into the checkpoint (licences such as CC BY ask it).
     attribution: str = ""
+    # Read, speed-perturb and featurise each training batch when it is needed, in this many
+    # background processes (asr.audio_dataset), instead of holding every utterance's features in
+    # memory (asr.dataset). Needed for large corpora (960 h of LibriSpeech are ~110 GB of
+    # features per speed factor); the manifest must give durations. 0: in memory.
+    loader_workers: int = 0
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,19 @@ def test_resumption_is_exact(toy_corpus, monkeypatch):
         assert torch.equal(a[name], b[name]), name
 
 
+def test_training_from_disk_equals_training_from_memory(toy_corpus):
+    """``data.loader_workers``: batches featurised in worker processes, same weights."""
+    memory = toy_config(toy_corpus, exp_dir=str(toy_corpus / "memory"), epochs=1)
+    disk = dataclasses.replace(
+        memory, exp_dir=str(toy_corpus / "disk"), data=dataclasses.replace(memory.data, loader_workers=2)
+    )
+    assert train(memory, progress_bars=False).history == train(disk, progress_bars=False).history
+    a = load_checkpoint(toy_corpus / "memory" / "last").model.state_dict()
+    b = load_checkpoint(toy_corpus / "disk" / "last").model.state_dict()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-6), name
+
+
 def test_learning_rate_warms_up_then_decays():
     config = TrainConfig(
         data=DataConfig("t", "v", "s"), optim=OptimConfig(peak_lr=1.0, warmup_steps=10, min_lr_ratio=0.1)

@@ -17,7 +17,7 @@ import torch
 import asr.train
 from asr.augment import SpecAugmentConfig
 from asr.checkpoint import load_checkpoint
-from asr.dataset import bucket_batches, global_batches_in_step, shard_batches
+from asr.dataset import bucket_batches, collate, global_batches_in_step, shard_batches
 from asr.distributed import DistributedContext, context_from_env
 from asr.errors import ConfigError
 from asr.network import ModelConfig
@@ -137,7 +137,8 @@ def train_on_step_unions(config: TrainConfig, world_size: int) -> dict[str, torc
     batches = bucket_batches(trainer.frames, config.max_batch_frames, config.seed, 0)
     for start in range(0, len(batches), world_size):
         group = batches[start : start + world_size]
-        trainer.train_step([i for batch in group for i in batch], stand_in=batches[0])
+        union = [data.train.examples[i] for batch in group for i in batch]
+        trainer.train_step(collate(union, [0] * len(union)))  # one speed factor: index 0
         trainer.progress.batches_done += len(group)
     return trainer.model.state_dict()
 
