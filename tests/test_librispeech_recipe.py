@@ -1,18 +1,29 @@
-"""The LibriSpeech recipe on a tiny corpus in its layout: preparation, statistics, tokens."""
+"""The LibriSpeech recipe on a tiny corpus in its layout: each stage, and all of them end to end
+(download from a server on 127.0.0.1, two Gloo training processes, killing and resuming)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from asr.checkpoint import load_checkpoint
 from asr.manifest import read_manifest
 from asr.text import CharTokenizer
-from tests.librispeech_corpus import build_tiny_librispeech
+from tests.librispeech_corpus import build_tiny_librispeech, tar_subset
 
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "librispeech"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RECIPE_DIR = REPO_ROOT / "recipes" / "librispeech"
 SUBSETS = {"train-clean-100": (3, 12), "dev-clean": (1, 6), "test-clean": (1, 6)}
 
 
@@ -73,3 +84,93 @@ def test_subsets_without_a_dev_set_are_refused(recipe, corpus, tmp_path):
     with pytest.raises(ConfigError, match="dev-"):
         recipe.main(["--stage", "2", "--stop-stage", "2", "--data-dir", str(corpus), "--work-dir",
                      str(tmp_path / "w"), "--subsets", "train-clean-100"])  # fmt: skip
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mirror(corpus, tmp_path):
+    """The tiny corpus as tarballs on an HTTP server at 127.0.0.1, with their checksums."""
+    served = tmp_path / "mirror"
+    served.mkdir()
+    sums = []
+    for subset in SUBSETS:
+        archive = tar_subset(corpus / "LibriSpeech", subset, served / f"{subset}.tar.gz")
+        sums.append(f"{hashlib.sha256(archive.read_bytes()).hexdigest()}  {archive.name}\n")
+    (tmp_path / "SHA256SUMS").write_text("".join(sums))
+    handler = functools.partial(QuietHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/resources/12", tmp_path / "SHA256SUMS"
+    server.shutdown()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+    def translate_path(self, path: str) -> str:  # serve <dir>/x for /resources/12/x
+        return super().translate_path(path.replace("/resources/12", "", 1))
+
+
+def recipe_command(work: Path, data: Path, first: int, last: int, *extra: str) -> list[str]:
+    return [
+        sys.executable, str(RECIPE_DIR / "run.py"), "--stage", str(first), "--stop-stage", str(last),
+        "--data-dir", str(data), "--work-dir", str(work), "--subsets", *SUBSETS, *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_every_stage_end_to_end_with_two_training_processes(mirror, tmp_path):
+    url, checksums = mirror
+    work, data = tmp_path / "work", tmp_path / "download"
+    command = recipe_command(
+        work, data, 1, 7, "--mirror", url, "--checksums", str(checksums), "--config", "conf/debug.toml",
+        "--nproc", "2", "--average", "2",
+    )  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (data / "LibriSpeech" / "test-clean" / ".complete").is_file()
+    exp = work / "exp" / "debug"
+    assert load_checkpoint(exp / "best").provenance["world_size"] == 2
+    assert load_checkpoint(exp / "averaged").provenance["averaged"]["epochs"] == [2, 3]
+    table = (exp / "results.md").read_text()
+    for name in ("| dev-clean | greedy |", "| test-clean | beam16 |", "| test-clean | beam16-lm |"):
+        assert name in table
+    for report in ("recogs.jsonl", "errors.txt", "wer-summary.txt", "summary.json"):
+        assert (exp / "decode" / "test-clean" / "greedy" / report).is_file()
+    # Run again: every stage finds its work done.
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for skipped in ("already extracted", "up to date; skipping", "finished earlier; skipping", "results.md exists"):
+        assert skipped in again.stderr
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_and_finishes(corpus, tmp_path):
+    work = tmp_path / "work"
+    config = tmp_path / "long.toml"
+    config.write_text((RECIPE_DIR / "conf" / "debug.toml").read_text().replace("epochs = 3", "epochs = 40"))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    prepare = subprocess.run(recipe_command(work, corpus, 2, 3), capture_output=True, text=True, env=env)
+    assert prepare.returncode == 0, prepare.stderr[-3000:]
+    command = recipe_command(work, corpus, 5, 5, "--config", str(config))
+    training = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # fmt: skip
+    state = work / "exp" / "long" / "last" / "trainer.json"
+    deadline = time.monotonic() + 300
+    while not state.is_file() and time.monotonic() < deadline and training.poll() is None:
+        time.sleep(0.2)
+    assert training.poll() is None, "training ended before it could be killed"
+    os.killpg(training.pid, signal.SIGKILL)  # the recipe and its training process, mid-run
+    training.wait()
+    interrupted = json.loads(state.read_text())
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resumed from" in result.stderr
+    history = load_checkpoint(work / "exp" / "long" / "last").provenance["history"]
+    assert [row["epoch"] for row in history] == list(range(1, 41))
+    assert interrupted  # there was a resumable state to continue from

@@ -23,7 +23,9 @@ LM already written, a finished training run, an existing average or results tabl
 
 Usage: python recipes/librispeech/run.py --stage 1 --stop-stage 7 --data-dir DIR
            [--subsets train-clean-100 dev-clean ...] [--config conf/bilstm_100h.toml] [--nproc N]
-           [--mirror URL] [--work-dir DIR]
+           [--nnodes N --node-rank R --rdzv-endpoint HOST:PORT] [--mirror URL] [--work-dir DIR]
+
+Relative --config and --decode-config paths are looked up here when they are not found as given.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from stages import (
 
 from asr.api import load_model
 from asr.config import dump_toml
+from asr.errors import ConfigError
 from asr.files import write_text_atomic
 
 logger = logging.getLogger("recipe")
@@ -76,10 +79,24 @@ class Paths:
         return self.work_dir / "exp" / self.config.stem
 
 
-def stage_download(paths: Paths, args: argparse.Namespace) -> None:
-    from download import download_lm_files, download_subsets, lm_mirror
+def read_checksums(path: Path) -> dict:
+    """``sha256sum`` output (``<hex>  <subset>.tar.gz`` per line) as download checksums."""
+    from download import ARCHIVE_SUFFIX, Digest
 
-    download_subsets(args.subsets, args.mirror, paths.data_dir)
+    checksums = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].lstrip("*").endswith(ARCHIVE_SUFFIX):
+            raise ConfigError(f"{path}:{number}: expected '<sha256>  <subset>{ARCHIVE_SUFFIX}', got {line!r}")
+        checksums[fields[1].lstrip("*").removesuffix(ARCHIVE_SUFFIX)] = Digest("sha256", fields[0].lower())
+    return checksums
+
+
+def stage_download(paths: Paths, args: argparse.Namespace) -> None:
+    from download import CHECKSUMS, download_lm_files, download_subsets, lm_mirror
+
+    checksums = read_checksums(args.checksums) if args.checksums else CHECKSUMS
+    download_subsets(args.subsets, args.mirror, paths.data_dir, checksums)
     if args.download_lm:
         download_lm_files(args.download_lm, args.lm_mirror or lm_mirror(args.mirror), paths.data_dir)
 
@@ -93,10 +110,14 @@ def stage_train(paths: Paths, args: argparse.Namespace) -> None:
     resolved = paths.exp / "train.toml"
     paths.exp.mkdir(parents=True, exist_ok=True)
     write_text_atomic(resolved, dump_toml(config))
-    command = ["-m", "asr.cli", "train", "--config", str(resolved)]
+    command = ["-m", "asr.cli", "-v", "train", "--config", str(resolved)]
     if (paths.exp / "last").exists():
         command.append("--resume")
-    if args.nproc > 1:
+    if args.nnodes > 1:  # run this same command on every node, each with its --node-rank
+        rendezvous = ["--rdzv-backend=c10d", f"--rdzv-endpoint={args.rdzv_endpoint}", f"--node-rank={args.node_rank}"]
+        command = ["-m", "torch.distributed.run", f"--nnodes={args.nnodes}", *rendezvous,
+                   f"--nproc-per-node={args.nproc}", *command]  # fmt: skip
+    elif args.nproc > 1:
         command = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}", *command]
     logger.info("running %s", " ".join(command))
     subprocess.run([sys.executable, *command], check=True)
@@ -104,13 +125,17 @@ def stage_train(paths: Paths, args: argparse.Namespace) -> None:
 
 
 def stage_average(paths: Paths, args: argparse.Namespace) -> None:
-    from asr.average import average_checkpoints
+    from asr.average import average_last_epochs
+    from asr.experiment import epoch_checkpoints
 
     target = paths.exp / "averaged"
     if target.exists() and not args.force:
         logger.info("%s exists; skipping", target)
         return
-    average_checkpoints(paths.exp, args.average, target)
+    available = len(epoch_checkpoints(paths.exp))
+    if available < args.average:
+        logger.warning("only %d epoch checkpoints in %s; averaging those", available, paths.exp)
+    average_last_epochs(paths.exp, min(args.average, available), target)
 
 
 def stage_decode(paths: Paths, args: argparse.Namespace) -> None:
@@ -161,7 +186,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--decode-config", type=Path, default=RECIPE_DIR / "conf" / "decode.toml", help="decoders of stage 7"
     )
     parser.add_argument("--nproc", type=int, default=1, help="training processes on this node (torchrun)")
+    parser.add_argument("--nnodes", type=int, default=1, help="nodes training together (stage 5 runs on each)")
+    parser.add_argument("--node-rank", type=int, default=0, help="this node's rank, 0 to --nnodes - 1")
+    parser.add_argument("--rdzv-endpoint", default=None, help="HOST:PORT where the nodes meet (with --nnodes > 1)")
     parser.add_argument("--mirror", default=OFFICIAL_MIRROR, help="base URL of the tarballs")
+    parser.add_argument(
+        "--checksums", type=Path, default=None,
+        help="sha256sum-style file of the tarballs, instead of the published LibriSpeech checksums "
+        "(for repacked or custom subsets on a private mirror)",
+    )  # fmt: skip
     parser.add_argument(
         "--download-lm", nargs="*", default=[], metavar="FILE",
         help="also fetch these official LM files (openslr.org/11) in stage 1, e.g. 3-gram.pruned.1e-7.arpa.gz",
@@ -170,9 +203,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--average", type=int, default=5, help="epoch checkpoints to average in stage 6")
     parser.add_argument("--force", action="store_true", help="redo work that is already done")
     args = parser.parse_args(argv)
-    if args.nproc < 1 or args.average < 1:
-        parser.error("--nproc and --average must be positive")
+    if args.nproc < 1 or args.average < 1 or args.nnodes < 1:
+        parser.error("--nproc, --nnodes and --average must be positive")
+    if args.nnodes > 1 and not args.rdzv_endpoint:
+        parser.error("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
+    args.config = find_config(args.config)
+    args.decode_config = find_config(args.decode_config)
     return args
+
+
+def find_config(path: Path) -> Path:
+    """``path`` as given, or else inside this recipe (``--config conf/debug.toml`` from anywhere)."""
+    if path.is_file() or path.is_absolute() or not (RECIPE_DIR / path).is_file():
+        return path
+    return RECIPE_DIR / path
 
 
 def main(argv: list[str] | None = None) -> int:

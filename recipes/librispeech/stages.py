@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import json
 import logging
 import random
@@ -58,11 +59,31 @@ def prepare_subsets(corpus: Path, subsets: list[str], data: Path, force: bool = 
     logger.info("training on %s; validating on %s", " ".join(train), valid)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _up_to_date(target: Path, stamp: Path, source: str, force: bool) -> bool:
+    """Whether ``target`` exists and was made from ``source`` (recorded in ``stamp``): work
+    made from other inputs (a debug run's subsets, say) is redone, never silently reused."""
+    if force or not target.is_file() or not stamp.is_file():
+        return False
+    if stamp.read_text().strip() != source:
+        logger.info("%s was made from other inputs; redoing it", target)
+        return False
+    logger.info("%s is up to date; skipping", target)
+    return True
+
+
 def write_stats(data: Path, force: bool = False) -> None:
     """Global log-mel mean and std over a seeded sample of the training set -> ``stats.json``."""
     target = data / "stats.json"
-    if target.is_file() and not force:
-        logger.info("%s exists; skipping", target)
+    source = f"train.jsonl sha256 {file_sha256(data / 'train.jsonl')}"
+    if _up_to_date(target, data / "stats.source", source, force):
         return
     utterances = read_manifest(data / "train.jsonl")
     sample = random.Random(STATS_SEED).sample(utterances, min(STATS_MAX_UTTERANCES, len(utterances)))
@@ -72,6 +93,7 @@ def write_stats(data: Path, force: bool = False) -> None:
     for utt in sample:
         stats.add(logmel(torch.from_numpy(load_audio(utt.audio, config.sample_rate))))
     write_text_atomic(target, json.dumps(stats.result().to_dict()) + "\n")
+    write_text_atomic(data / "stats.source", source + "\n")
     logger.info("feature statistics over %d utterances (%d frames) -> %s", len(sample), stats.count, target)
 
 
@@ -87,30 +109,45 @@ def _gunzip(source: Path, target: Path) -> None:
     partial.replace(target)
 
 
+def _lm_source(data_dir: Path, data: Path) -> tuple[str, Path]:
+    """What stage 4 builds from (a description for the stamp, and the file)."""
+    for name in OFFICIAL_LMS + (LM_TEXT,):
+        for folder in (data_dir / "lm", data_dir):
+            if (folder / name).is_file():
+                return f"{name} size {(folder / name).stat().st_size}", folder / name
+    transcripts = data / "train.jsonl"
+    return f"train.jsonl sha256 {file_sha256(transcripts)}", transcripts
+
+
 def write_lm(data_dir: Path, data: Path, force: bool = False) -> Path:
-    """The n-gram LM and lexicon of stage 4 into ``data/lm``; returns the LM file."""
+    """The n-gram LM and lexicon of stage 4 into ``data/lm``; returns the LM file.
+
+    In order of preference: an official LM, an LM built from the official LM text, an LM built
+    from the training transcripts (see the module docstring of ``run.py``).
+    """
     lm_dir = data / "lm"
-    done = lm_dir / "lexicon.txt"
-    if done.is_file() and not force:
-        logger.info("%s exists; skipping", lm_dir)
+    lexicon = lm_dir / "lexicon.txt"
+    source, path = _lm_source(data_dir, data)
+    if _up_to_date(lexicon, lm_dir / "lm.source", source, force):
         return next(p for p in (lm_dir / "lm.arpa", lm_dir / "lm.bin") if p.is_file())
     lm_dir.mkdir(parents=True, exist_ok=True)
-    official = [d / name for name in OFFICIAL_LMS for d in (data_dir / "lm", data_dir) if (d / name).is_file()]
-    if official:
-        logger.info("using the official LM %s", official[0])
-        _gunzip(official[0], lm_dir / "lm.arpa")
-        written, skipped = write_lexicon(arpa_vocabulary(official[0]), done, CharTokenizer())
+    for stale in (lm_dir / "lm.arpa", lm_dir / "lm.bin"):
+        stale.unlink(missing_ok=True)
+    if path.name in OFFICIAL_LMS:
+        logger.info("using the official LM %s", path)
+        _gunzip(path, lm_dir / "lm.arpa")
+        written, skipped = write_lexicon(arpa_vocabulary(path), lexicon, CharTokenizer())
         logger.info("lexicon: %d words (%d the model cannot spell left out)", written, skipped)
-        return lm_dir / "lm.arpa"
-    lm_text = [d / LM_TEXT for d in (data_dir / "lm", data_dir) if (d / LM_TEXT).is_file()]
-    if lm_text:  # 4 GB of text: read line by line, never whole
-        files = build_lm(lm_text[:1], lm_dir, order=BUILT_LM_ORDER, layout="lines")
+        lm = lm_dir / "lm.arpa"
+    elif path.name == LM_TEXT:  # 4 GB of text: read line by line, never whole
+        lm = build_lm([path], lm_dir, order=BUILT_LM_ORDER, layout="lines").lm
     else:
         logger.info("no official LM or LM text in %s: building one from the training transcripts", data_dir)
         text = lm_dir / "train-transcripts.txt"
-        write_text_atomic(text, "".join(u.text + "\n" for u in read_manifest(data / "train.jsonl")))
-        files = build_lm([text], lm_dir, order=BUILT_LM_ORDER, layout="lines")
-    return files.lm
+        write_text_atomic(text, "".join(u.text + "\n" for u in read_manifest(path)))
+        lm = build_lm([text], lm_dir, order=BUILT_LM_ORDER, layout="lines").lm
+    write_text_atomic(lm_dir / "lm.source", source + "\n")
+    return lm
 
 
 def training_config(config_path: Path, data: Path, exp_dir: Path) -> TrainConfig:
