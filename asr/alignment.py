@@ -14,7 +14,7 @@ import torch
 import torchaudio
 
 from asr.errors import ASRError
-from asr.text import WORD_DELIMITER, CharTokenizer
+from asr.tokenizer import Tokenizer
 
 
 class AlignmentError(ASRError):
@@ -44,7 +44,7 @@ def ctc_frames_needed(token_ids: list[int]) -> int:
     return len(token_ids) + repeats
 
 
-def align_words(log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer) -> list[AlignedWord]:
+def align_words(log_probs: torch.Tensor, text: str, tokenizer: Tokenizer) -> list[AlignedWord]:
     """Align normalised ``text`` to ``(T, V)`` log-probabilities of one utterance.
 
     Each word spans from its first token's first frame to its last token's last frame, except
@@ -68,21 +68,14 @@ def align_words(log_probs: torch.Tensor, text: str, tokenizer: CharTokenizer) ->
     path, scores = torchaudio.functional.forced_align(
         log_probs.unsqueeze(0).float(), targets, blank=tokenizer.blank_id
     )  # (1, T), (1, T)
-    spans = torchaudio.functional.merge_tokens(path[0], scores[0].exp())
-    delimiter = tokenizer.tokens.index(WORD_DELIMITER)
+    spans = torchaudio.functional.merge_tokens(path[0], scores[0].exp())  # one per target token, in order
+    word_spans = tokenizer.word_spans(token_ids)
+    if len(word_spans) != len(words):  # only if the tokenizer's spelling of a word held a boundary
+        raise AlignmentError(f"the tokens of the text make {len(word_spans)} words but the text has {len(words)}")
     aligned: list[AlignedWord] = []
-    word_spans: list = []
-    for span in [*spans, None]:
-        if span is None or span.token == delimiter:
-            if word_spans:
-                confidence = sum(s.score for s in word_spans) / len(word_spans)
-                word = words[len(aligned)]
-                aligned.append(AlignedWord(word, word_spans[0].start, word_spans[-1].end, float(confidence)))
-                word_spans = []
-            continue
-        word_spans.append(span)
-    if len(aligned) != len(words):  # only if the tokenizer's spelling of a word held a delimiter
-        raise AlignmentError(f"aligned {len(aligned)} words but the text has {len(words)}")
+    for word, (start, end) in zip(words, word_spans):
+        confidence = sum(s.score for s in spans[start:end]) / (end - start)
+        aligned.append(AlignedWord(word, spans[start].start, spans[end - 1].end, float(confidence)))
     return join_close_words(aligned)
 
 

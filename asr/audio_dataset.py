@@ -22,11 +22,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from asr.audio import audio_duration, load_audio
 from asr.augment import speed_perturb
-from asr.dataset import Batch, Example, LoadReport, collate, ctc_min_frames
+from asr.dataset import Batch, Example, LoadReport, collate, ctc_min_frames, encode_or_report
 from asr.errors import AudioError
 from asr.features import FeatureExtractor
 from asr.manifest import Utterance
-from asr.text import CharTokenizer, normalize_text
+from asr.text import normalize_text
+from asr.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class AudioDataset:
         self,
         utterances: Sequence[Utterance],
         extractor: FeatureExtractor,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         stack_frames: int,
         speed_factors: Sequence[float] = (1.0,),
         name: str = "data",
@@ -92,13 +93,15 @@ class AudioDataset:
             if not text:
                 self.report.empty_text.append(utt.id)
                 continue
+            tokens = encode_or_report(tokenizer, utt, text, self.report)
+            if tokens is None:
+                continue
             try:
                 duration = utt.duration if utt.duration is not None else audio_duration(utt.audio)
             except AudioError as exc:
                 logger.warning("skipping %s: %s", utt.id, exc)
                 self.report.unreadable.append(utt.id)
                 continue
-            tokens = tokenizer.encode(text)
             frames = config.num_frames(round(duration * config.sample_rate))
             slowest = int(frames / max(self.speed_factors))  # the fastest playback has the fewest frames
             if slowest // stack_frames < ctc_min_frames(tokens):

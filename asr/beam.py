@@ -4,8 +4,10 @@ Two modes, as in flashlight:
 
 - lexicon-free: any spelling the model proposes; an LM, if given, must be over the model's
   tokens (a character LM).
-- lexicon: words are limited to a lexicon (``WORD<TAB>W O R D |`` per line, as
-  ``asr lm build`` writes it) and scored by a word n-gram LM (KenLM ARPA or binary).
+- lexicon: words are limited to a lexicon (``WORD<TAB>W O R D |`` per line for a character
+  model, ``WORD<TAB>▁WO RD`` for a BPE model: its spelling in the model's tokens, as
+  ``asr lm build``/``asr lm lexicon --model`` write it) and scored by a word n-gram LM (KenLM
+  ARPA or binary).
 
 ``--lm`` without ``--lexicon`` uses the ``lexicon.txt`` that ``asr lm build`` writes beside the LM.
 """
@@ -21,7 +23,7 @@ from torchaudio.models.decoder import CTCDecoder, CTCHypothesis, ctc_decoder
 
 from asr.decoding import Hypothesis, hypothesis_from_tokens
 from asr.errors import ConfigError
-from asr.text import WORD_DELIMITER, CharTokenizer
+from asr.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -67,41 +69,102 @@ class BeamConfig:
         return None
 
 
-def build_ctc_decoder(config: BeamConfig, tokenizer: CharTokenizer, nbest: int | None = None) -> CTCDecoder:
+# The silence token (torchaudio's ``sil_token``, "token corresponding to silence"). flashlight
+# starts and ends every hypothesis on it, and in lexicon mode it is the one token a hypothesis
+# between words (at the root of the lexicon trie) may consume and repeat (LexiconDecoder.cpp,
+# "(2) Try same lexicon node"). With characters it is the word delimiter ``|``, which ends every
+# lexicon spelling (``W O R D |``), so repeats of ``|`` and pauses between words are held there.
+# BPE has no delimiter: a lexicon spells a word in the model's pieces (``▁HEL LO``), which is
+# all word pieces need (torchaudio's maintainers, pytorch/audio#2788), and a word is complete
+# at its last piece. For the silence we then add one virtual token that the model never emits
+# (log-probability the lowest float32 on every frame), as fairseq's flashlight wrapper points
+# it at ``</s>``, a unit its CTC models never emit, when there is no ``|``
+# (examples/speech_recognition/w2l_decoder.py); flashlight's maintainers describe the silence
+# as a token with a score of its own that such models can do without (flashlight/text#33). Not
+# the blank: at the trie's root each blank frame would then be taken twice, as silence and as
+# blank, two hypotheses that differ only in flashlight's prevBlank flag and so do not merge,
+# wasting beam slots. The price, for any choice without a real delimiter: a frame that repeats
+# a word's last piece cannot be held at the root, so the lexicon search reads it as a blank.
+VIRTUAL_SILENCE = "<sil>"
+NEVER = torch.finfo(torch.float32).min  # log-probability of the virtual silence on every frame
+
+
+def decoder_tokens(tokenizer: Tokenizer) -> tuple[list[str], str]:
+    """The token list for ``ctc_decoder`` and its silence token (see the comment above)."""
+    if tokenizer.word_delimiter is not None:
+        return list(tokenizer.tokens), tokenizer.word_delimiter
+    return [*tokenizer.tokens, VIRTUAL_SILENCE], VIRTUAL_SILENCE
+
+
+def decoder_emissions(log_probs: torch.Tensor, tokenizer: Tokenizer) -> torch.Tensor:
+    """``(T, V)`` log-probabilities as the decoder takes them: float32, contiguous, and
+    ``(T, V + 1)`` with the virtual silence column if the tokenizer has no word delimiter."""
+    emissions = log_probs.float()
+    if tokenizer.word_delimiter is None:
+        emissions = torch.cat([emissions, emissions.new_full((emissions.shape[0], 1), NEVER)], dim=1)
+    return emissions.contiguous()
+
+
+def build_ctc_decoder(config: BeamConfig, tokenizer: Tokenizer, nbest: int | None = None) -> CTCDecoder:
     """torchaudio's flashlight decoder for ``config`` (``nbest`` overrides ``config.nbest``).
 
+    Feed it :func:`decoder_emissions`, not raw log-probabilities.
+
     Raises:
-        ConfigError: the LM or lexicon file does not exist.
+        ConfigError: the LM or lexicon file does not exist, or the lexicon spells words with
+            tokens the model does not have (a character lexicon for a BPE model, say).
     """
     lexicon = config.resolved_lexicon()
     for path, what in ((config.lm, "language model"), (lexicon, "lexicon")):
         if path and not Path(path).is_file():
             raise ConfigError(f"{path}: no such {what} file")
-    return ctc_decoder(
-        lexicon=lexicon,
-        tokens=list(tokenizer.tokens),
-        lm=config.lm,
-        nbest=nbest or config.nbest,
-        beam_size=config.beam_size,
-        beam_size_token=config.beam_size_token,
-        beam_threshold=config.beam_threshold,
-        lm_weight=config.lm_weight,
-        word_score=config.word_score,
-        unk_score=config.unk_score,
-        blank_token=tokenizer.tokens[tokenizer.blank_id],
-        sil_token=WORD_DELIMITER,
-    )
+    tokens, silence = decoder_tokens(tokenizer)
+    try:
+        return ctc_decoder(
+            lexicon=lexicon,
+            tokens=tokens,
+            lm=config.lm,
+            nbest=nbest or config.nbest,
+            beam_size=config.beam_size,
+            beam_size_token=config.beam_size_token,
+            beam_threshold=config.beam_threshold,
+            lm_weight=config.lm_weight,
+            word_score=config.word_score,
+            unk_score=config.unk_score,
+            blank_token=tokens[tokenizer.blank_id],
+            sil_token=silence,
+        )
+    except ValueError as exc:
+        if lexicon and "Unknown entry in dictionary" in str(exc):
+            raise ConfigError(
+                f"{lexicon}: spells words with tokens this model does not have ({exc}); "
+                "write a lexicon with its tokenizer: asr lm lexicon --model"
+            ) from exc
+        raise
 
 
-def to_hypothesis(result: CTCHypothesis, log_probs: torch.Tensor, tokenizer: CharTokenizer) -> Hypothesis:
-    """A flashlight result as a :class:`Hypothesis`, scored against ``(T, V)`` ``log_probs``."""
-    pairs = [(t, f) for t, f in zip(result.tokens.tolist(), result.timesteps.tolist()) if t != tokenizer.blank_id]
-    # flashlight pads the path with word delimiters at both ends; drop them.
-    delimiter = tokenizer.tokens.index(WORD_DELIMITER)
-    while pairs and pairs[0][0] == delimiter:
+def result_tokens(result: CTCHypothesis, tokenizer: Tokenizer) -> list[tuple[int, int]]:
+    """``(token id, output frame)`` of the model's tokens on a flashlight path.
+
+    flashlight's path starts with the state before the first frame (so its index ``i`` is
+    frame ``i - 1``) and sits on the silence token at both ends; those and blanks are dropped.
+    """
+    pairs = [
+        (t, f - 1)
+        for t, f in zip(result.tokens.tolist(), result.timesteps.tolist())
+        if t != tokenizer.blank_id and t < tokenizer.vocab_size
+    ]
+    delimiter = tokenizer.word_delimiter
+    while pairs and tokenizer.tokens[pairs[0][0]] == delimiter:
         pairs = pairs[1:]
-    while pairs and pairs[-1][0] == delimiter:
+    while pairs and tokenizer.tokens[pairs[-1][0]] == delimiter:
         pairs = pairs[:-1]
+    return pairs
+
+
+def to_hypothesis(result: CTCHypothesis, log_probs: torch.Tensor, tokenizer: Tokenizer) -> Hypothesis:
+    """A flashlight result as a :class:`Hypothesis`, scored against ``(T, V)`` ``log_probs``."""
+    pairs = result_tokens(result, tokenizer)
     ids, frames = [t for t, _ in pairs], [f for _, f in pairs]
     last = log_probs.shape[0] - 1
     logps = [float(log_probs[min(f, last), t]) for t, f in pairs]
@@ -111,7 +174,7 @@ def to_hypothesis(result: CTCHypothesis, log_probs: torch.Tensor, tokenizer: Cha
 class BeamDecoder:
     """Beam search over one utterance's ``(T, V)`` log-probabilities."""
 
-    def __init__(self, config: BeamConfig, tokenizer: CharTokenizer) -> None:
+    def __init__(self, config: BeamConfig, tokenizer: Tokenizer) -> None:
         self.config = config
         self.tokenizer = tokenizer
         self.decoder = build_ctc_decoder(config, tokenizer)
@@ -121,6 +184,6 @@ class BeamDecoder:
         """The n-best hypotheses of ``(T, V)`` log-probabilities, best first."""
         if log_probs.dim() != 2:
             raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
-        emissions = log_probs.float().contiguous().unsqueeze(0)  # (1, T, V)
+        emissions = decoder_emissions(log_probs, self.tokenizer).unsqueeze(0)  # (1, T, V[+1])
         results = self.decoder(emissions)[0]
         return [to_hypothesis(r, log_probs, self.tokenizer) for r in results]

@@ -7,6 +7,11 @@ A checkpoint is a directory::
                         setting needed to rebuild the model: features, normalisation statistics,
                         tokenizer, model config, training provenance
 
+The tokenizer's ``"type"`` says its kind (see :mod:`asr.tokenizer`): ``"char"`` lists its tokens;
+``"bpe"`` also holds the SentencePiece model itself (base64) and the model's SHA-256, verified
+on loading like the weights' (see :mod:`asr.bpe`). Checkpoints written before BPE existed are
+character checkpoints and load unchanged.
+
 A directory is written under a temporary name and renamed into place, so a reader sees either
 the old checkpoint or the new one, never a mixture (see :func:`atomic_directory`).
 """
@@ -31,7 +36,7 @@ from safetensors.torch import load_file, save_file
 from asr.errors import CheckpointError
 from asr.features import FeatureConfig, Normalizer
 from asr.network import CTCModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.tokenizer import Tokenizer, tokenizer_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ class Checkpoint:
     model: CTCModel
     features: FeatureConfig
     normalizer: Normalizer
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
@@ -118,7 +123,7 @@ def save_checkpoint(
     model: CTCModel,
     features: FeatureConfig,
     normalizer: Normalizer,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     provenance: dict[str, Any] | None = None,
     extra_files: dict[str, bytes] | None = None,
 ) -> Path:
@@ -172,6 +177,19 @@ def read_metadata(directory: PathLike) -> dict[str, Any]:
     return metadata
 
 
+def load_tokenizer(path: PathLike) -> Tokenizer:
+    """Only the tokenizer of a checkpoint (its weights are not read): to spell a lexicon, say.
+
+    Raises:
+        CheckpointError: the checkpoint is missing, of another format, or its tokenizer is invalid.
+    """
+    directory = resolve_checkpoint_dir(path)
+    try:
+        return tokenizer_from_dict(read_metadata(directory)["tokenizer"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{directory / METADATA_FILE}: invalid tokenizer ({exc})") from exc
+
+
 def _build(cls, data: Any, what: str, meta_path: Path):
     try:
         return cls(**data)
@@ -207,7 +225,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     features = _build(FeatureConfig, metadata.get("features"), "feature", meta_path)
     try:
         normalizer = Normalizer.from_dict(metadata["normalizer"])
-        tokenizer = CharTokenizer.from_dict(metadata["tokenizer"])
+        tokenizer = tokenizer_from_dict(metadata["tokenizer"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{meta_path}: invalid normaliser or tokenizer ({exc})") from exc
     if len(normalizer.mean) != features.n_mels or tokenizer.vocab_size != config.vocab_size:

@@ -8,11 +8,15 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from asr.errors import ASRError
 from asr.files import write_text_atomic
+
+if TYPE_CHECKING:
+    from asr.tokenizer import Tokenizer
 
 logger = logging.getLogger("asr")
 
@@ -207,12 +211,23 @@ def _bench_streaming(args: argparse.Namespace, paths: list[Path], texts: list[st
     return EXIT_OK
 
 
+def _lexicon_tokenizer(model: str | None) -> Tokenizer:
+    """The tokenizer that spells a lexicon: ``model``'s (a checkpoint or bundled name), else characters."""
+    from asr.api import BUNDLED_MODELS, bundled_model_path
+    from asr.checkpoint import load_tokenizer
+    from asr.text import CharTokenizer
+
+    if model is None:
+        return CharTokenizer()
+    return load_tokenizer(bundled_model_path(model) if model in BUNDLED_MODELS else model)
+
+
 def cmd_lm_build(args: argparse.Namespace) -> int:
     from asr.lm import build_lm
 
     files = build_lm(
         [Path(p) for p in args.text], Path(args.output_dir), order=args.order, prune=args.prune,
-        binary=args.binary, keep_arpa=args.keep_arpa, layout=args.layout,
+        binary=args.binary, keep_arpa=args.keep_arpa, layout=args.layout, tokenizer=_lexicon_tokenizer(args.model),
     )  # fmt: skip
     print(f"language model: {files.lm}\nlexicon: {files.lexicon}\nprovenance: {files.metadata}")
     return EXIT_OK
@@ -220,11 +235,29 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
 
 def cmd_lm_lexicon(args: argparse.Namespace) -> int:
     from asr.lm import arpa_vocabulary, write_lexicon
-    from asr.text import CharTokenizer
 
-    written, skipped = write_lexicon(arpa_vocabulary(Path(args.arpa)), Path(args.output), CharTokenizer())
+    tokenizer = _lexicon_tokenizer(args.model)
+    written, skipped = write_lexicon(arpa_vocabulary(Path(args.arpa)), Path(args.output), tokenizer)
     print(f"lexicon: {args.output} ({written} words, {skipped} left out: characters the model cannot spell)")
     return EXIT_OK
+
+
+def cmd_bpe(args: argparse.Namespace) -> int:
+    from asr.bpe import train_bpe
+    from asr.manifest import read_manifest
+
+    texts = [utt.text for manifest in args.manifest for utt in read_manifest(manifest)]
+    tokenizer = train_bpe(texts, args.vocab_size, Path(args.output))
+    print(f"BPE model: {args.output} ({tokenizer.vocab_size} tokens, the blank included)")
+    return EXIT_OK
+
+
+def _add_lexicon_model_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None,
+        help="spell the lexicon with this model's tokenizer (checkpoint directory or bundled name; "
+        "a BPE model needs its own lexicon); default: characters",
+    )  # fmt: skip
 
 
 def _add_model_flags(parser: argparse.ArgumentParser, model_required: bool = False) -> None:
@@ -249,7 +282,8 @@ def _add_decoder_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lm", default=None, help="KenLM language model, ARPA or binary (beam)")
     group.add_argument(
         "--lexicon", default=None,
-        help="lexicon (WORD<TAB>W O R D |); default with --lm: the lexicon.txt beside the LM (beam)",
+        help="lexicon (WORD<TAB>W O R D |, or WORD<TAB>▁WO RD for a BPE model); default with --lm: "
+        "the lexicon.txt beside the LM (beam)",
     )  # fmt: skip
     group.add_argument("--lm-weight", type=float, default=defaults.lm_weight, help="language model weight (beam)")
     group.add_argument("--word-score", type=float, default=defaults.word_score, help="word insertion score (beam)")
@@ -356,11 +390,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--layout", choices=("auto", "lines", "prose"), default="auto",
         help="sentences are lines, or prose split at punctuation (auto: prose for Gutenberg books)",
     )  # fmt: skip
+    _add_lexicon_model_flag(p)
     p.set_defaults(func=cmd_lm_build)
     p = lm_sub.add_parser("lexicon", help="a lexicon for an existing ARPA LM (e.g. the official LibriSpeech LMs)")
     p.add_argument("--arpa", required=True, help="ARPA file, plain or .gz")
     p.add_argument("--output", required=True, help="lexicon file to write")
+    _add_lexicon_model_flag(p)
     p.set_defaults(func=cmd_lm_lexicon)
+
+    p = sub.add_parser("bpe", help="train a SentencePiece BPE model (output units) on manifests' transcripts")
+    p.add_argument("--manifest", nargs="+", required=True, metavar="FILE", help="JSONL manifests whose text to use")
+    p.add_argument(
+        "--vocab-size", type=int, required=True, metavar="N",
+        help="tokens of the model, the CTC blank included (its training config's model.vocab_size)",
+    )  # fmt: skip
+    p.add_argument("--output", required=True, metavar="FILE", help="the .model file to write")
+    p.set_defaults(func=cmd_bpe)
     return parser
 
 

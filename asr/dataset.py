@@ -20,7 +20,8 @@ from asr.augment import speed_perturb
 from asr.errors import AudioError
 from asr.features import FeatureExtractor
 from asr.manifest import Utterance
-from asr.text import CharTokenizer, normalize_text
+from asr.text import normalize_text
+from asr.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,25 @@ class LoadReport:
     unreadable: list[str] = field(default_factory=list)
     too_short: list[str] = field(default_factory=list)
     empty_text: list[str] = field(default_factory=list)
+    # Text with a character no token covers (a BPE model trained on other text, say).
+    unspellable: list[str] = field(default_factory=list)
 
     def log(self, name: str) -> None:
         logger.info(
             "%s: %d utterances loaded; skipped %d unreadable, %d too short for their transcript, "
-            "%d with empty text",
-            name, self.loaded, len(self.unreadable), len(self.too_short), len(self.empty_text),
+            "%d with empty text, %d the tokenizer cannot spell",
+            name, self.loaded, len(self.unreadable), len(self.too_short), len(self.empty_text), len(self.unspellable),
         )  # fmt: skip
+
+
+def encode_or_report(tokenizer: Tokenizer, utt: Utterance, text: str, report: LoadReport) -> list[int] | None:
+    """Token ids of ``text``, or None (logged and counted) if the tokenizer cannot spell it."""
+    try:
+        return tokenizer.encode(text)
+    except ValueError as exc:
+        logger.warning("skipping %s: %s", utt.id, exc)
+        report.unspellable.append(utt.id)
+        return None
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ class FeatureDataset:
         self,
         utterances: Iterable[Utterance],
         extractor: FeatureExtractor,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         stack_frames: int,
         speed_factors: Sequence[float] = (1.0,),
         name: str = "data",
@@ -84,13 +97,15 @@ class FeatureDataset:
             if not text:
                 self.report.empty_text.append(utt.id)
                 continue
+            tokens = encode_or_report(tokenizer, utt, text, self.report)
+            if tokens is None:
+                continue
             try:
                 waveform = load_audio(utt.audio, rate, min_samples=extractor.config.window_samples)
             except AudioError as exc:
                 logger.warning("skipping %s: %s", utt.id, exc)
                 self.report.unreadable.append(utt.id)
                 continue
-            tokens = tokenizer.encode(text)
             feats = tuple(extractor(speed_perturb(waveform, f, rate)) for f in self.speed_factors)
             if min(f.shape[0] for f in feats) // stack_frames < ctc_min_frames(tokens):
                 self.report.too_short.append(utt.id)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from asr.text import WORD_DELIMITER, CharTokenizer
+from asr.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -49,31 +49,23 @@ def greedy_path(log_probs: torch.Tensor) -> tuple[list[int], list[int], list[flo
 
 
 def words_from_tokens(
-    ids: list[int], frames: list[int], logps: list[float], tokenizer: CharTokenizer
+    ids: list[int], frames: list[int], logps: list[float], tokenizer: Tokenizer
 ) -> tuple[WordSpan, ...]:
-    """Group emitted tokens into words at the word delimiter."""
-    delimiter = tokenizer.tokens.index(WORD_DELIMITER)
-    words: list[WordSpan] = []
-    chars: list[tuple[str, int, float]] = []
+    """Group emitted (blank-free) tokens into words where the tokenizer says words begin and end.
 
-    def close() -> None:
-        if chars:
-            mean_logp = sum(c[2] for c in chars) / len(chars)
-            words.append(
-                WordSpan("".join(c[0] for c in chars), chars[0][1], chars[-1][1], float(torch.tensor(mean_logp).exp()))
-            )
-            chars.clear()
-
-    for token, frame, logp in zip(ids, frames, logps):
-        if token == delimiter:
-            close()
-        else:
-            chars.append((tokenizer.tokens[token], frame, logp))
-    close()
+    A word spans its tokens' first and last frames; its confidence is their mean probability.
+    Characters: the runs between ``|`` tokens. BPE: from a ``▁`` piece up to the next one.
+    """
+    words = []
+    for start, end in tokenizer.word_spans(ids):
+        text = tokenizer.decode(ids[start:end])
+        if text:  # a lone word-start piece with nothing after it yet spells no word
+            mean_logp = sum(logps[start:end]) / (end - start)
+            words.append(WordSpan(text, frames[start], frames[end - 1], float(torch.tensor(mean_logp).exp())))
     return tuple(words)
 
 
-def greedy_decode(log_probs: torch.Tensor, tokenizer: CharTokenizer) -> Hypothesis:
+def greedy_decode(log_probs: torch.Tensor, tokenizer: Tokenizer) -> Hypothesis:
     """Decode one utterance's ``(T, V)`` log-probabilities (already cut to its length)."""
     if log_probs.dim() != 2:
         raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
@@ -82,7 +74,7 @@ def greedy_decode(log_probs: torch.Tensor, tokenizer: CharTokenizer) -> Hypothes
 
 
 def hypothesis_from_tokens(
-    ids: list[int], frames: list[int], logps: list[float], tokenizer: CharTokenizer, score: float
+    ids: list[int], frames: list[int], logps: list[float], tokenizer: Tokenizer, score: float
 ) -> Hypothesis:
     """A :class:`Hypothesis` of emitted token ids, their frames and log-probabilities."""
     words = words_from_tokens(ids, frames, logps, tokenizer)
@@ -91,6 +83,6 @@ def hypothesis_from_tokens(
     )
 
 
-def greedy_decode_batch(log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: CharTokenizer) -> list[Hypothesis]:
+def greedy_decode_batch(log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: Tokenizer) -> list[Hypothesis]:
     """Decode ``(N, T, V)`` log-probabilities with valid ``(N,)`` lengths."""
     return [greedy_decode(lp[:n], tokenizer) for lp, n in zip(log_probs, lengths.tolist())]

@@ -9,12 +9,10 @@ in lexicon mode::
     lm.arpa       beside ``lm.bin`` only with ``keep_arpa=True``: it is several times larger,
                   and its n-gram counts are recorded in ``lm.json`` anyway
     lexicon.txt   ``WORD<TAB>W O R D |`` for every word of the LM that the tokenizer can spell
+                  (with a BPE tokenizer, the word's pieces: ``WORD<TAB>▁WO RD``)
     lm.json       provenance: source files and their SHA-256, order, pruning, counts, KenLM version
 
-Use it as::
-
-    ctc_decoder(lexicon=str(files.lexicon), tokens=list(tokenizer.tokens), lm=str(files.lm),
-                blank_token=BLANK, sil_token=WORD_DELIMITER)
+Use it as ``BeamConfig(lm=str(files.lm), lexicon=str(files.lexicon))`` (:mod:`asr.beam`).
 
 Text is normalised with :func:`asr.text.normalize_text`, exactly as transcripts are, so the words
 of the LM are the words the acoustic model spells. How a file is cut into sentences is its
@@ -46,7 +44,8 @@ from typing import Literal, get_args
 from asr.errors import ASRError, ConfigError
 from asr.files import write_text_atomic
 from asr.kenlm_build import KenLMBinaries, kenlm_binaries
-from asr.text import WORD_DELIMITER, CharTokenizer, normalize_text
+from asr.text import CharTokenizer, normalize_text
+from asr.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -266,28 +265,22 @@ def prepare_corpus(texts: Sequence[Path], corpus_path: Path, layout: Layout = "a
 # --- lexicon ------------------------------------------------------------------------------------
 
 
-def spelling(word: str, tokenizer: CharTokenizer) -> str | None:
-    """``W O R D |``: the tokens of ``word`` then the word delimiter; None if a character of
-    ``word`` has no token."""
-    letters = set(tokenizer.tokens) - {tokenizer.tokens[tokenizer.blank_id], WORD_DELIMITER}
-    if not word or any(char not in letters for char in word):
+def spelling(word: str, tokenizer: Tokenizer) -> str | None:
+    """``word``'s lexicon spelling in the tokenizer's tokens (``W O R D |`` with characters,
+    ``▁WO RD`` with BPE); None if the tokenizer cannot spell it."""
+    try:
+        return " ".join(tokenizer.spell(word))
+    except ValueError:
         return None
-    return " ".join(word) + " " + WORD_DELIMITER
 
 
-def write_lexicon(words: Iterable[str], path: Path, tokenizer: CharTokenizer) -> tuple[int, int]:
-    """Write ``WORD<TAB>W O R D |`` per word, sorted, for torchaudio's ``ctc_decoder``.
-
+def write_lexicon(words: Iterable[str], path: Path, tokenizer: Tokenizer) -> tuple[int, int]:
+    """Write ``WORD<TAB>spelling`` per word (see :func:`spelling`), sorted, for ``ctc_decoder``.
     Words the tokenizer cannot spell are skipped (the decoder could never emit them).
 
     Returns:
         ``(written, skipped)`` word counts.
-
-    Raises:
-        LMError: the tokenizer has no word delimiter token ``|``.
     """
-    if WORD_DELIMITER not in tokenizer.tokens:
-        raise LMError(f"the tokenizer has no word delimiter token {WORD_DELIMITER!r}; cannot write a lexicon")
     lines, skipped = [], []
     for word in sorted(set(words)):
         spelled = spelling(word, tokenizer)
@@ -424,7 +417,7 @@ def build_lm(
     binary: bool = True,
     keep_arpa: bool = False,
     layout: Layout = "auto",
-    tokenizer: CharTokenizer | None = None,
+    tokenizer: Tokenizer | None = None,
     binaries: KenLMBinaries | None = None,
 ) -> LMFiles:
     """Build a word n-gram LM and its lexicon from text files into ``output_dir``.
@@ -439,7 +432,7 @@ def build_lm(
         binary: convert the model to KenLM's binary format ``lm.bin`` (faster to load).
         keep_arpa: with ``binary``, keep ``lm.arpa`` too.
         layout: how files are cut into sentences: ``"auto"``, ``"lines"`` or ``"prose"``.
-        tokenizer: spells the lexicon (default: :class:`CharTokenizer`).
+        tokenizer: spells the lexicon: the acoustic model's (default: :class:`CharTokenizer`).
         binaries: KenLM programs (default: :func:`asr.kenlm_build.kenlm_binaries`, which may
             build them).
 
@@ -482,7 +475,8 @@ def build_lm(
             "lexicon": LEXICON_FILE, "corpus": CORPUS_FILE,
         },
         "binary_structure": BINARY_STRUCTURE if binary else None,
-        "lexicon": {"words": written, "skipped": skipped, "tokenizer": tokenizer.to_dict()},
+        # The tokenizer, without a BPE model's bytes (their SHA-256 stays).
+        "lexicon": {"words": written, "skipped": skipped, "tokenizer": _summary(tokenizer.to_dict())},
         "tool": {"name": "kenlm", "version": binaries.version, "lmplz_options": lmplz_options(order, prune)},
     }  # fmt: skip
     write_text_atomic(output_dir / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
@@ -491,6 +485,10 @@ def build_lm(
         order, corpus.sentences, corpus.words, len(corpus.vocabulary), counts, lm_path,
     )  # fmt: skip
     return LMFiles(output_dir, lm_path, output_dir / LEXICON_FILE, output_dir / METADATA_FILE, corpus.path, kept_arpa)
+
+
+def _summary(tokenizer: dict) -> dict:
+    return {k: v for k, v in tokenizer.items() if k != "model"}
 
 
 def _remove_stale(output_dir: Path, keep: set[Path | None]) -> None:

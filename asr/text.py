@@ -1,5 +1,8 @@
 """Text normalisation in the LibriSpeech style, and the character tokenizer.
 
+(The interface every tokenizer offers, and the SentencePiece BPE alternative, are in
+:mod:`asr.tokenizer` and :mod:`asr.bpe`.)
+
 Normalised text holds only the upper-case letters A-Z, the apostrophe and single spaces, the
 form of LibriSpeech's transcripts. The rules, in order:
 
@@ -165,6 +168,32 @@ class CharTokenizer:
         chars = (self.tokens[i] for i in ids if i != self.blank_id)
         text = "".join(" " if c == WORD_DELIMITER else c for c in chars)
         return _SPACES_RE.sub(" ", text).strip()
+
+    @property
+    def word_delimiter(self) -> str | None:
+        """The token between words, ``|`` (None if this token set has none)."""
+        return WORD_DELIMITER if WORD_DELIMITER in self.tokens else None
+
+    def word_spans(self, ids: Sequence[int]) -> list[tuple[int, int]]:
+        """``[start, end)`` positions in ``ids`` (blank-free) of each word: the runs between delimiters."""
+        spans, start = [], 0
+        for i, token in enumerate([*ids, None]):
+            if token is None or self.tokens[token] == WORD_DELIMITER:
+                if i > start:
+                    spans.append((start, i))
+                start = i + 1
+        return spans
+
+    def spell(self, word: str) -> list[str]:
+        """``["W", "O", "R", "D", "|"]``: a lexicon spelling of ``word`` (the delimiter ends it).
+
+        Raises:
+            ValueError: ``word`` is empty or holds a character with no letter token.
+        """
+        letters = set(self.tokens) - {self.tokens[self.blank_id], WORD_DELIMITER}
+        if not word or any(char not in letters for char in word):
+            raise ValueError(f"the character tokenizer cannot spell {word!r}")
+        return [*word, *([WORD_DELIMITER] if self.word_delimiter else [])]
 
     def to_dict(self) -> dict:
         return {"type": "char", "tokens": list(self.tokens)}

@@ -63,7 +63,7 @@ from asr.features import FeatureExtractor, Normalizer
 from asr.manifest import read_manifest
 from asr.metrics import error_rates
 from asr.network import CTCModel
-from asr.text import CharTokenizer
+from asr.tokenizer import Tokenizer, build_tokenizer
 from asr.train_config import TrainConfig
 from asr.train_state import TrainingProgress, encode_state, restore_state
 
@@ -77,7 +77,7 @@ class TrainingData:
     train: FeatureDataset | AudioDataset
     valid: FeatureDataset
     extractor: FeatureExtractor
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,13 @@ def load_normalizer(path: str) -> Normalizer:
 def build_data(config: TrainConfig, progress_bars: bool = True) -> TrainingData:
     """Load both manifests: validation as in-memory features, training too, or (with
     ``data.loader_workers``) read from disk batch by batch."""
-    tokenizer = CharTokenizer()
+    tokenizer = build_tokenizer(config.tokenizer)
     if tokenizer.vocab_size != config.model.vocab_size:
-        raise ConfigError(f"model.vocab_size is {config.model.vocab_size}, the tokenizer has {tokenizer.vocab_size}")
+        units = config.tokenizer.bpe_model or "characters"
+        raise ConfigError(
+            f"model.vocab_size is {config.model.vocab_size}, but the tokenizer ({units}) has "
+            f"{tokenizer.vocab_size} tokens: set model.vocab_size = {tokenizer.vocab_size}"
+        )
     extractor = FeatureExtractor(config.features, load_normalizer(config.data.stats))
     stack = config.model.stack_frames
     utterances = read_manifest(config.data.train_manifest)
@@ -252,10 +256,16 @@ class Trainer:
             raise ConfigError(
                 f"init_from {directory}: its model {checkpoint.model.config} differs from the config's {self.config.model}"
             )
+        self.check_tokenizer(checkpoint.tokenizer, f"init_from {directory}")
         if checkpoint.normalizer != self.data.extractor.normalizer:
             logger.warning("init_from %s: its feature statistics differ from %s", directory, self.config.data.stats)
         self.model.load_state_dict(checkpoint.model.state_dict())
         logger.info("initialised the model from %s", directory)
+
+    def check_tokenizer(self, tokenizer: Tokenizer, what: str) -> None:
+        """Refuse weights whose output units are another tokenizer's (same size or not)."""
+        if tokenizer.to_dict() != self.data.tokenizer.to_dict():
+            raise ConfigError(f"{what}: its tokenizer differs from the config's [tokenizer] ({self.config.tokenizer})")
 
     def resume(self) -> None:
         """Continue from ``<exp_dir>/last``: model, optimizer, RNG, epoch and batch position.
@@ -268,6 +278,7 @@ class Trainer:
             logger.info("no checkpoint in %s; starting from scratch", self.exp_dir)
             return
         checkpoint = load_checkpoint(directory)
+        self.check_tokenizer(checkpoint.tokenizer, f"resuming {directory}")
         self.model.load_state_dict(checkpoint.model.state_dict())
         restored = restore_state(directory, self.optimizer, self.scaler)
         self.progress = progress = restored.progress

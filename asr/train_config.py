@@ -12,6 +12,14 @@ Example (``recipes/speechocean762/conf/bilstm.toml``)::
     [optim]
     peak_lr = 1.5e-3
 
+The output units are characters unless a ``[tokenizer]`` table says otherwise::
+
+    [tokenizer]
+    kind = "bpe"
+    bpe_model = "data/bpe-500.model"    # trained by asr.bpe.train_bpe or `asr bpe`
+    [model]
+    vocab_size = 500                    # must equal the model's number of pieces
+
 Relative paths are relative to the config file's folder.
 """
 
@@ -27,6 +35,7 @@ from asr.distributed import DEVICES
 from asr.errors import ConfigError
 from asr.features import FeatureConfig
 from asr.network import ModelConfig
+from asr.tokenizer import TokenizerConfig
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class TrainConfig:
     # deletes) none.
     keep_epoch_checkpoints: int = 5
     model: ModelConfig = field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -113,7 +123,10 @@ class TrainConfig:
             valid_manifest=absolute(self.data.valid_manifest),
             stats=absolute(self.data.stats),
         )
-        return dataclasses.replace(self, data=data, exp_dir=absolute(self.exp_dir), init_from=absolute(self.init_from))
+        tokenizer = dataclasses.replace(self.tokenizer, bpe_model=absolute(self.tokenizer.bpe_model))
+        return dataclasses.replace(
+            self, data=data, tokenizer=tokenizer, exp_dir=absolute(self.exp_dir), init_from=absolute(self.init_from)
+        )
 
 
 def load_train_config(path: str | Path) -> TrainConfig:

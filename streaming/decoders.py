@@ -16,9 +16,9 @@ from typing import Protocol
 
 import torch
 
-from asr.beam import BeamConfig, build_ctc_decoder, to_hypothesis
+from asr.beam import BeamConfig, build_ctc_decoder, decoder_emissions, result_tokens, to_hypothesis
 from asr.decoding import WordSpan, words_from_tokens
-from asr.text import WORD_DELIMITER, CharTokenizer
+from asr.tokenizer import Tokenizer
 
 
 class IncrementalDecoder(Protocol):
@@ -38,9 +38,8 @@ class IncrementalDecoder(Protocol):
 class GreedyDecoder:
     """Greedy decoding of one segment, frame by frame; see the module docstring."""
 
-    def __init__(self, tokenizer: CharTokenizer) -> None:
+    def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
-        self.delimiter = tokenizer.tokens.index(WORD_DELIMITER)
         self.previous = tokenizer.blank_id  # carried across segments: a repeat stays collapsed
         self.reset()
 
@@ -67,7 +66,8 @@ class GreedyDecoder:
     @property
     def committed(self) -> tuple[str, ...]:
         """Every word so far: greedy output only grows, so no letter shown is ever taken back.
-        The last word may still be being spelled (more letters may follow, none change)."""
+        The last word may still be being spelled (more letters or BPE pieces may follow, none
+        change); words are always whole words of the tokenizer, never loose pieces."""
         return tuple(w.word for w in self._words())
 
     @property
@@ -81,11 +81,10 @@ class GreedyDecoder:
 class BeamDecoder:
     """Beam search of one segment through flashlight's incremental interface."""
 
-    def __init__(self, config: BeamConfig, tokenizer: CharTokenizer) -> None:
+    def __init__(self, config: BeamConfig, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
         # Keep the whole beam: the committed prefix is what all of it agrees on.
         self.decoder = build_ctc_decoder(config, tokenizer, nbest=config.beam_size)
-        self.delimiter = tokenizer.tokens.index(WORD_DELIMITER)
         self.started = False
         self.reset()
 
@@ -102,11 +101,10 @@ class BeamDecoder:
     def step(self, log_probs: torch.Tensor) -> None:
         if log_probs.shape[0] == 0:
             return
-        emissions = log_probs.float().contiguous()
-        self.decoder.decode_step(emissions)
-        self.log_probs.append(emissions)
+        self.decoder.decode_step(decoder_emissions(log_probs, self.tokenizer))
+        self.log_probs.append(log_probs.float())
         self.frames += log_probs.shape[0]
-        beam = [self.tokenizer.decode(h.tokens.tolist()).split() for h in self.decoder.get_final_hypothesis()]
+        beam = [self._words(h) for h in self.decoder.get_final_hypothesis()]
         if not beam:
             return
         # Only whole words followed by another word are safe to commit: the last may grow.
@@ -119,6 +117,10 @@ class BeamDecoder:
         if len(agreed) > len(self._committed) and tuple(agreed[: len(self._committed)]) == self._committed:
             self._committed = tuple(agreed)
         self._best = tuple(beam[0])
+
+    def _words(self, result) -> list[str]:
+        """The words of a hypothesis in the beam; its last may still grow (more letters or pieces)."""
+        return self.tokenizer.decode([t for t, _ in result_tokens(result, self.tokenizer)]).split()
 
     @property
     def committed(self) -> tuple[str, ...]:

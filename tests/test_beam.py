@@ -21,6 +21,9 @@ def test_beam_without_lm_agrees_with_greedy_on_a_peaked_path():
     scores = [h.score for h in hypotheses]
     assert scores == sorted(scores, reverse=True)
     assert len({h.text for h in hypotheses}) == 3
+    # Same frames as greedy: flashlight's path starts before the first frame, which is undone.
+    assert hypotheses[0].token_frames == greedy_decode(log_probs, TOKENIZER).token_frames
+    assert hypotheses[0].words == greedy_decode(log_probs, TOKENIZER).words
 
 
 ARPA = """\\data\\

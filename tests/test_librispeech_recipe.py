@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,9 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from asr.bpe import BPETokenizer
 from asr.checkpoint import load_checkpoint
+from asr.lm import write_lexicon
 from asr.manifest import read_manifest
 from asr.text import CharTokenizer
+from asr.tokenizer import TokenizerConfig
 from tests.librispeech_corpus import build_tiny_librispeech, tar_subset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +71,41 @@ def test_prepare_stats_and_tokens(recipe, corpus, tmp_path):
     (data / "dev-clean.jsonl").write_text((data / "dev-clean.jsonl").read_text().splitlines()[0] + "\n")
     run_stages(recipe, corpus, work, 2, 3)
     assert len(read_manifest(data / "dev-clean.jsonl")) == 1
+
+
+def test_bpe_units_their_lexicon_and_the_training_config(recipe, corpus, tmp_path, caplog):
+    from stages import lexicon_path, training_config, write_bpe_lexicon
+
+    work = tmp_path / "work"
+    run_stages(recipe, corpus, work, 2, 3, "--bpe-size", "40")
+    data = work / "data"
+    tokenizer = BPETokenizer.from_file(data / "bpe-40.model")
+    assert tokenizer.vocab_size == 40
+    assert (data / "tokens.txt").read_text().splitlines() == list(tokenizer.tokens)
+    # Stage 4 spells the words of the character lexicon in pieces, beside it.
+    words = read_manifest(data / "train.jsonl")[0].text.split()
+    (data / "lm").mkdir()
+    write_lexicon(words, data / "lm" / "lexicon.txt", CharTokenizer())
+    write_bpe_lexicon(data / "lm", tokenizer, force=False)
+    lexicon = lexicon_path(data / "lm", tokenizer)
+    assert lexicon.name == "lexicon-bpe-40.txt"
+    assert lexicon.read_text().splitlines() == [f"{w}\t{' '.join(tokenizer.spell(w))}" for w in sorted(set(words))]
+    # Stage 5's derived config trains on those units, in an experiment folder of its own.
+    config = training_config(RECIPE_DIR / "conf" / "debug.toml", data, work / "exp", bpe_size=40)
+    assert config.tokenizer == TokenizerConfig("bpe", str(data / "bpe-40.model")) and config.model.vocab_size == 40
+    assert training_config(RECIPE_DIR / "conf" / "debug.toml", data, work / "exp").tokenizer == TokenizerConfig()
+    assert recipe.Paths(corpus, work, RECIPE_DIR / "conf" / "debug.toml", 40).exp == work / "exp" / "debug-bpe-40"
+    caplog.set_level(logging.INFO)
+    run_stages(recipe, corpus, work, 3, 3, "--bpe-size", "40")
+    assert "bpe-40.model is up to date; skipping" in caplog.text
+
+
+def test_recipe_configs_load(recipe, tmp_path):
+    from stages import training_config
+
+    for path in sorted((RECIPE_DIR / "conf").glob("*.toml")):
+        if path.name != "decode.toml":
+            assert training_config(path, tmp_path, tmp_path / "exp", bpe_size=500).model.vocab_size == 500
 
 
 def test_a_transcript_line_without_text_is_named(recipe, corpus, tmp_path):
@@ -147,6 +186,19 @@ def test_every_stage_end_to_end_with_two_training_processes(mirror, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     for skipped in ("already extracted", "up to date; skipping", "finished earlier; skipping", "results.md exists"):
         assert skipped in again.stderr
+
+
+@pytest.mark.slow
+def test_bpe_run_trains_and_decodes_with_its_own_lexicon(corpus, tmp_path):
+    work = tmp_path / "work"
+    command = recipe_command(work, corpus, 2, 7, "--config", "conf/debug.toml", "--bpe-size", "40", "--average", "2")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    exp = work / "exp" / "debug-bpe-40"
+    assert load_checkpoint(exp / "averaged").tokenizer == BPETokenizer.from_file(work / "data" / "bpe-40.model")
+    assert (work / "data" / "lm" / "lexicon.txt").is_file() and (work / "data" / "lm" / "lexicon-bpe-40.txt").is_file()
+    assert "| test-clean | beam16-lm |" in (exp / "results.md").read_text()
 
 
 @pytest.mark.slow

@@ -20,7 +20,11 @@ from streaming import EndpointConfig, Recognizer, RecognizerConfig, StreamFinish
 def streaming_model(tmp_path, speechlike):
     """A small random unidirectional model that emits blank on about half of the frames of
     ``speechlike``, so that words and pauses both occur."""
-    tokenizer = CharTokenizer()
+    return random_streaming_model(tmp_path, speechlike, CharTokenizer())
+
+
+def random_streaming_model(tmp_path, speechlike, tokenizer):
+    """:func:`streaming_model` with the output units of ``tokenizer``."""
     config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_layers=2, bidirectional=False)
     features = FeatureConfig()
     stats = StatsAccumulator(features.n_mels)

@@ -52,24 +52,35 @@ def load_decode_config(path: Path) -> DecodeConfig:
     return load_toml(DecodeConfig, path)
 
 
-def transcribe_options(setting: DecoderSetting, lm: Path | None) -> dict | None:
-    """Keywords for :meth:`Model.transcribe`, or None if the setting needs an LM there is not."""
+def transcribe_options(setting: DecoderSetting, lm: Path | None, lexicon: Path | None = None) -> dict | None:
+    """Keywords for :meth:`Model.transcribe`, or None if the setting needs an LM there is not.
+
+    ``lexicon`` spells the LM's words in the model's tokens (None: the one beside the LM)."""
     if setting.decoder == "greedy":
         return {"decoder": "greedy"}
     options = {"decoder": "beam", "beam_size": setting.beam_size}
     if setting.use_lm:
         if lm is None:
             return None
-        options.update(lm=lm, lm_weight=setting.lm_weight, word_score=setting.word_score)
+        options.update(lm=lm, lexicon=lexicon, lm_weight=setting.lm_weight, word_score=setting.word_score)
     return options
 
 
-def decode_sets(model: Model, manifests: dict[str, Path], config: DecodeConfig, lm: Path | None, exp_dir: Path) -> str:
-    """Decode every set with every decoder; returns (and writes) the Markdown results table."""
+def decode_sets(
+    model: Model,
+    manifests: dict[str, Path],
+    config: DecodeConfig,
+    lm: Path | None,
+    exp_dir: Path,
+    lexicon: Path | None = None,
+) -> str:
+    """Decode every set with every decoder; returns (and writes) the Markdown results table.
+
+    ``lexicon`` goes with ``lm`` (None: the ``lexicon.txt`` beside it)."""
     rows = ["| set | decoder | WER % | CER % | utterances | RTF |", "|---|---|---|---|---|---|"]
     for set_name, manifest in manifests.items():
         for setting in config.decoders:
-            options = transcribe_options(setting, lm)
+            options = transcribe_options(setting, lm, lexicon)
             if options is None:
                 logger.warning("decoder %s needs the LM of stage 4, which is missing; skipped", setting.name)
                 continue

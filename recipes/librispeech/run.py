@@ -7,22 +7,26 @@
   2  prepare   <work>/data/<subset>.jsonl per subset, train.jsonl (all train-* subsets) and
                valid.jsonl (dev-clean, or the first dev set given)
   3  stats     global log-mel mean and std over up to 2,000 training utterances; the tokenizer
-               is the character set of asr.text.CharTokenizer (written to data/tokens.txt)
+               is the character set of asr.text.CharTokenizer or, with --bpe-size N, a
+               SentencePiece BPE model of N tokens trained on the training transcripts
+               (<work>/data/bpe-N.model); its tokens are written to data/tokens.txt
   4  lm        the official LibriSpeech LM in <data-dir>/lm or <data-dir> if present (3-gram.pruned.1e-7.arpa.gz,
                3-gram.arpa.gz or 4-gram.arpa.gz), else `asr lm build` on librispeech-lm-norm.txt
                there, else on the training transcripts; with its lexicon, in <work>/data/lm
+               (lexicon.txt; with --bpe-size N also lexicon-bpe-N.txt, the words in BPE pieces)
   5  train     --config through `asr train` (--nproc > 1: torchrun, Gloo on CPUs, NCCL on
-               GPUs); resumes from <exp>/last after an interruption
+               GPUs), with --bpe-size N the BPE model as its [tokenizer] and N as its
+               model.vocab_size; resumes from <exp>/last after an interruption
   6  average   the last --average epoch checkpoints into <exp>/averaged
   7  decode    dev and test sets with each decoder of --decode-config; per set and decoder,
                recognitions, aligned errors and a WER summary; the table in <exp>/results.md
 
 Every stage skips work already done (a subset already extracted or prepared, statistics or an
 LM already written, a finished training run, an existing average or results table) unless
---force. The experiment folder is <work>/exp/<config name>.
+--force. The experiment folder is <work>/exp/<config name> (<config name>-bpe-N with --bpe-size N).
 
 Usage: python recipes/librispeech/run.py --stage 1 --stop-stage 7 --data-dir DIR
-           [--subsets train-clean-100 dev-clean ...] [--config conf/bilstm_100h.toml] [--nproc N]
+           [--subsets train-clean-100 dev-clean ...] [--config conf/bilstm_100h.toml] [--bpe-size N] [--nproc N]
            [--nnodes N --node-rank R --rdzv-endpoint HOST:PORT] [--mirror URL] [--work-dir DIR]
 
 Relative --config and --decode-config paths are looked up here when they are not found as given.
@@ -40,7 +44,9 @@ from pathlib import Path
 from decode_sets import decode_sets, load_decode_config
 from stages import (
     OFFICIAL_MIRROR,
+    lexicon_path,
     prepare_subsets,
+    recipe_tokenizer,
     training_config,
     write_lm,
     write_stats,
@@ -65,6 +71,7 @@ class Paths:
     data_dir: Path  # the corpus: tarballs and LibriSpeech/
     work_dir: Path  # manifests, statistics, LM, experiments
     config: Path
+    bpe_size: int = 0  # output units: characters (0) or a BPE model of this many tokens
 
     @property
     def corpus(self) -> Path:
@@ -76,7 +83,7 @@ class Paths:
 
     @property
     def exp(self) -> Path:
-        return self.work_dir / "exp" / self.config.stem
+        return self.work_dir / "exp" / (self.config.stem + (f"-bpe-{self.bpe_size}" if self.bpe_size else ""))
 
 
 def read_checksums(path: Path) -> dict:
@@ -106,7 +113,7 @@ def stage_train(paths: Paths, args: argparse.Namespace) -> None:
     if done.exists() and not args.force:
         logger.info("training of %s finished earlier; skipping", paths.exp)
         return
-    config = training_config(paths.config, paths.data, paths.exp)
+    config = training_config(paths.config, paths.data, paths.exp, paths.bpe_size)
     resolved = paths.exp / "train.toml"
     paths.exp.mkdir(parents=True, exist_ok=True)
     write_text_atomic(resolved, dump_toml(config))
@@ -145,10 +152,15 @@ def stage_decode(paths: Paths, args: argparse.Namespace) -> None:
         return
     model_dir = paths.exp / "averaged" if (paths.exp / "averaged").exists() else paths.exp / "best"
     manifests = {s: paths.data / f"{s}.jsonl" for s in EVAL_SETS if (paths.data / f"{s}.jsonl").is_file()}
+    model = load_model(model_dir)
     lm = paths.data / "lm" / "lm.arpa"
     lm = lm if lm.is_file() else paths.data / "lm" / "lm.bin"
+    lexicon = lexicon_path(paths.data / "lm", model.tokenizer)  # spelled in the model's own tokens
+    if lm.is_file() and not lexicon.is_file():
+        logger.warning("%s is missing (stage 4 with this --bpe-size writes it): no LM decoding", lexicon)
+    found = lm.is_file() and lexicon.is_file()
     config = load_decode_config(args.decode_config)
-    table = decode_sets(load_model(model_dir), manifests, config, lm if lm.is_file() else None, paths.exp)
+    table = decode_sets(model, manifests, config, lm if found else None, paths.exp, lexicon if found else None)
     logger.info("results of %s:\n%s", model_dir, table)
 
 
@@ -159,9 +171,9 @@ def run_stage(stage: int, paths: Paths, args: argparse.Namespace) -> None:
         prepare_subsets(paths.corpus, args.subsets, paths.data, force=args.force)
     elif stage == 3:
         write_stats(paths.data, force=args.force)
-        write_tokens(paths.data)
+        write_tokens(paths.data, paths.bpe_size, force=args.force)
     elif stage == 4:
-        write_lm(paths.data_dir, paths.data, force=args.force)
+        write_lm(paths.data_dir, paths.data, force=args.force, tokenizer=recipe_tokenizer(paths.data, paths.bpe_size))
     elif stage == 5:
         stage_train(paths, args)
     elif stage == 6:
@@ -185,6 +197,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--decode-config", type=Path, default=RECIPE_DIR / "conf" / "decode.toml", help="decoders of stage 7"
     )
+    parser.add_argument(
+        "--bpe-size", type=int, default=0, metavar="N",
+        help="output units: a SentencePiece BPE model of N tokens trained in stage 3 (0: characters)",
+    )  # fmt: skip
     parser.add_argument("--nproc", type=int, default=1, help="training processes on this node (torchrun)")
     parser.add_argument("--nnodes", type=int, default=1, help="nodes training together (stage 5 runs on each)")
     parser.add_argument("--node-rank", type=int, default=0, help="this node's rank, 0 to --nnodes - 1")
@@ -205,6 +221,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.nproc < 1 or args.average < 1 or args.nnodes < 1:
         parser.error("--nproc, --nnodes and --average must be positive")
+    if args.bpe_size < 0:
+        parser.error("--bpe-size must be 0 (characters) or a number of BPE tokens")
     if args.nnodes > 1 and not args.rdzv_endpoint:
         parser.error("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
     args.config = find_config(args.config)
@@ -222,7 +240,7 @@ def find_config(path: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    paths = Paths(args.data_dir.resolve(), args.work_dir.resolve(), args.config.resolve())
+    paths = Paths(args.data_dir.resolve(), args.work_dir.resolve(), args.config.resolve(), args.bpe_size)
     for stage in range(args.stage, args.stop_stage + 1):
         logger.info("stage %d: %s", stage, STAGES[stage])
         run_stage(stage, paths, args)

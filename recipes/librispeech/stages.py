@@ -1,5 +1,6 @@
-"""The LibriSpeech recipe's data stages: manifests, feature statistics, tokens, language model,
-and the training config with this run's paths filled in."""
+"""The LibriSpeech recipe's data stages: manifests, feature statistics, tokens (characters or a
+BPE model), language model and lexicon, and the training config with this run's paths and
+tokenizer filled in."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from prepare import prepare_subset
 
 from asr.audio import load_audio
+from asr.bpe import BPETokenizer, train_bpe
 from asr.config import load_toml
 from asr.errors import ConfigError
 from asr.features import FeatureConfig, LogMel, StatsAccumulator
@@ -23,6 +25,7 @@ from asr.files import write_text_atomic
 from asr.lm import arpa_vocabulary, build_lm, write_lexicon
 from asr.manifest import read_manifest, write_manifest
 from asr.text import CharTokenizer
+from asr.tokenizer import Tokenizer, TokenizerConfig
 from asr.train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -97,9 +100,30 @@ def write_stats(data: Path, force: bool = False) -> None:
     logger.info("feature statistics over %d utterances (%d frames) -> %s", len(sample), stats.count, target)
 
 
-def write_tokens(data: Path) -> None:
-    """The model's output units, one per line, index order (blank first): ``tokens.txt``."""
-    write_text_atomic(data / "tokens.txt", "".join(f"{t}\n" for t in CharTokenizer().tokens))
+def bpe_model_path(data: Path, bpe_size: int) -> Path:
+    return data / f"bpe-{bpe_size}.model"
+
+
+def recipe_tokenizer(data: Path, bpe_size: int) -> Tokenizer:
+    """The output units of this run: characters (``bpe_size`` 0), else stage 3's BPE model."""
+    return BPETokenizer.from_file(bpe_model_path(data, bpe_size)) if bpe_size else CharTokenizer()
+
+
+def write_tokens(data: Path, bpe_size: int = 0, force: bool = False) -> Tokenizer:
+    """The model's output units, one per line, index order (blank first): ``tokens.txt``.
+
+    With ``bpe_size`` > 0, first a SentencePiece BPE model of that many tokens (the blank
+    included) trained on the training transcripts: ``bpe-<bpe_size>.model``.
+    """
+    if bpe_size:
+        target = bpe_model_path(data, bpe_size)
+        source = f"train.jsonl sha256 {file_sha256(data / 'train.jsonl')}"
+        if not _up_to_date(target, target.with_suffix(".source"), source, force):
+            train_bpe((u.text for u in read_manifest(data / "train.jsonl")), bpe_size, target)
+            write_text_atomic(target.with_suffix(".source"), source + "\n")
+    tokenizer = recipe_tokenizer(data, bpe_size)
+    write_text_atomic(data / "tokens.txt", "".join(f"{t}\n" for t in tokenizer.tokens))
+    return tokenizer
 
 
 def _gunzip(source: Path, target: Path) -> None:
@@ -119,12 +143,42 @@ def _lm_source(data_dir: Path, data: Path) -> tuple[str, Path]:
     return f"train.jsonl sha256 {file_sha256(transcripts)}", transcripts
 
 
-def write_lm(data_dir: Path, data: Path, force: bool = False) -> Path:
+def lexicon_path(lm_dir: Path, tokenizer: Tokenizer) -> Path:
+    """The lexicon that spells the LM's words in ``tokenizer``'s tokens: ``lexicon.txt`` for
+    characters, ``lexicon-bpe-<size>.txt`` for a BPE model."""
+    return lm_dir / (
+        "lexicon.txt" if isinstance(tokenizer, CharTokenizer) else f"lexicon-bpe-{tokenizer.vocab_size}.txt"
+    )
+
+
+def write_lm(data_dir: Path, data: Path, force: bool = False, tokenizer: Tokenizer | None = None) -> Path:
     """The n-gram LM and lexicon of stage 4 into ``data/lm``; returns the LM file.
 
     In order of preference: an official LM, an LM built from the official LM text, an LM built
-    from the training transcripts (see the module docstring of ``run.py``).
+    from the training transcripts (see the module docstring of ``run.py``). The character
+    lexicon ``lexicon.txt`` is always written; with a BPE ``tokenizer``, its words are also
+    spelled in BPE pieces (:func:`lexicon_path`).
     """
+    lm = _write_lm(data_dir, data, force)
+    if tokenizer is not None and not isinstance(tokenizer, CharTokenizer):
+        write_bpe_lexicon(data / "lm", tokenizer, force)
+    return lm
+
+
+def write_bpe_lexicon(lm_dir: Path, tokenizer: BPETokenizer, force: bool) -> None:
+    """Re-spell the words of the character lexicon (every word of the LM) in BPE pieces."""
+    chars = lm_dir / "lexicon.txt"
+    target = lexicon_path(lm_dir, tokenizer)
+    source = f"lexicon.txt sha256 {file_sha256(chars)}, BPE model sha256 {tokenizer.sha256}"
+    if _up_to_date(target, target.with_suffix(".source"), source, force):
+        return
+    words = [line.split("\t", 1)[0] for line in chars.read_text(encoding="utf-8").splitlines() if line]
+    written, skipped = write_lexicon(words, target, tokenizer)
+    write_text_atomic(target.with_suffix(".source"), source + "\n")
+    logger.info("BPE lexicon: %d words (%d the model cannot spell left out) -> %s", written, skipped, target)
+
+
+def _write_lm(data_dir: Path, data: Path, force: bool) -> Path:
     lm_dir = data / "lm"
     lexicon = lm_dir / "lexicon.txt"
     source, path = _lm_source(data_dir, data)
@@ -150,8 +204,9 @@ def write_lm(data_dir: Path, data: Path, force: bool = False) -> Path:
     return lm
 
 
-def training_config(config_path: Path, data: Path, exp_dir: Path) -> TrainConfig:
-    """The recipe config with this run's manifests, statistics and experiment folder."""
+def training_config(config_path: Path, data: Path, exp_dir: Path, bpe_size: int = 0) -> TrainConfig:
+    """The recipe config with this run's manifests, statistics and experiment folder; with
+    ``bpe_size`` > 0, stage 3's BPE model as the tokenizer and its size as ``model.vocab_size``."""
     config = load_toml(TrainConfig, config_path)
     if not config.data.attribution:
         raise ConfigError(f"{config_path}: data.attribution must credit LibriSpeech")
@@ -161,4 +216,10 @@ def training_config(config_path: Path, data: Path, exp_dir: Path) -> TrainConfig
         valid_manifest=str(data / "valid.jsonl"),
         stats=str(data / "stats.json"),
     )
-    return dataclasses.replace(config, data=data_config, exp_dir=str(exp_dir))
+    tokenizer, model = config.tokenizer, config.model
+    if bpe_size:
+        tokenizer = TokenizerConfig(kind="bpe", bpe_model=str(bpe_model_path(data, bpe_size)))
+        model = dataclasses.replace(model, vocab_size=bpe_size)
+    elif tokenizer.bpe_model:  # the derived config is read from elsewhere: make the path absolute
+        tokenizer = dataclasses.replace(tokenizer, bpe_model=str((config_path.parent / tokenizer.bpe_model).resolve()))
+    return dataclasses.replace(config, data=data_config, exp_dir=str(exp_dir), tokenizer=tokenizer, model=model)
