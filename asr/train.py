@@ -250,9 +250,10 @@ class Trainer:
         )  # fmt: skip
 
     def initialize_from(self, directory: str | Path) -> None:
-        """Start from the weights of the checkpoint in ``directory`` (same model configuration)."""
+        """Start from the weights of the checkpoint in ``directory``: the same model configuration,
+        except perhaps its dropout (which shapes no weight)."""
         checkpoint = load_checkpoint(directory)
-        if checkpoint.model.config != self.config.model:
+        if dataclasses.replace(checkpoint.model.config, dropout=self.config.model.dropout) != self.config.model:
             raise ConfigError(
                 f"init_from {directory}: its model {checkpoint.model.config} differs from the config's {self.config.model}"
             )
