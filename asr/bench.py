@@ -1,17 +1,20 @@
-"""Transcription speed: seconds of audio per second of compute, excluding start-up."""
+"""Transcription speed: seconds of audio per second of compute, excluding start-up; and
+recognisers side by side (ours and peers such as pocketsphinx) on the same audio."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from asr.api import Model
 from asr.audio import load_audio
+from asr.metrics import error_rates
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +67,44 @@ def bench_transcribe(
     transcribe_seconds = time.perf_counter() - start
     audio_seconds = repeats * sum(w.size for w in waveforms) / model.sample_rate
     return BenchResult(len(paths) * repeats, audio_seconds, load_seconds, transcribe_seconds, threads)
+
+
+@dataclass(frozen=True)
+class SystemScore:
+    """One recogniser on one set: accuracy and speed (compute seconds per audio second)."""
+
+    name: str
+    wer: float
+    cer: float
+    rtf: float
+
+
+def compare_systems(
+    systems: Sequence[tuple[str, Callable[[np.ndarray], str]]],
+    waveforms: Sequence[np.ndarray],
+    texts: Sequence[str],
+    sample_rate: int,
+    threads: int = 1,
+) -> list[SystemScore]:
+    """Run each ``(name, transcribe)`` over the same ``(T,)`` waveforms, in one process.
+
+    ``transcribe`` maps a waveform to normalised text; one warm-up call each is not timed.
+    """
+    torch.set_num_threads(threads)
+    audio_seconds = sum(w.size for w in waveforms) / sample_rate
+    scores = []
+    for name, transcribe in systems:
+        transcribe(waveforms[0])
+        start = time.perf_counter()
+        hypotheses = [transcribe(w) for w in waveforms]
+        seconds = time.perf_counter() - start
+        rates = error_rates(texts, hypotheses)
+        scores.append(SystemScore(name, rates.wer, rates.cer, seconds / audio_seconds))
+        logger.info("%s: WER %.2f%%, RTF %.4f", name, 100 * rates.wer, seconds / audio_seconds)
+    return scores
+
+
+def scores_table(scores: Sequence[SystemScore]) -> str:
+    rows = ["| system | WER % | CER % | RTF |", "|---|---|---|---|"]
+    rows += [f"| {s.name} | {100 * s.wer:.2f} | {100 * s.cer:.2f} | {s.rtf:.4f} |" for s in scores]
+    return "\n".join(rows)

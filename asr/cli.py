@@ -182,10 +182,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ASRError("give audio files or --manifest to benchmark")
     if args.streaming:
         return _bench_streaming(args, paths, texts)
+    if args.peers:
+        return _bench_peers(args, paths, texts)
     result = bench_transcribe(
         load_model(args.model), paths, threads=args.threads, repeats=args.repeats, **decode_options(args)
     )
     print(result.report())
+    return EXIT_OK
+
+
+def _bench_peers(args: argparse.Namespace, paths: list[Path], texts: list[str] | None) -> int:
+    from asr.api import load_model
+    from asr.audio import load_audio
+    from asr.bench import compare_systems, scores_table
+    from asr.peers import PocketSphinx
+
+    if texts is None:
+        raise ASRError("--peers scores accuracy: give --manifest (with transcripts) and no loose files")
+    model = load_model(args.model)
+    options = decode_options(args)
+    peer = PocketSphinx()
+    waveforms = [load_audio(p, model.sample_rate) for p in paths]
+    ours = f"{model.name or args.model} ({args.decoder})"
+    systems = [(ours, lambda w: model.transcribe(w, **options).text), (peer.name, peer.transcribe)]
+    print(scores_table(compare_systems(systems, waveforms, texts, model.sample_rate, args.threads)))
     return EXIT_OK
 
 
@@ -362,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--streaming", action="store_true",
         help="measure live recognition instead: 100 ms chunks through a Stream (model default: 'streaming'); "
         "finalization latency uses hand-labelled word ends from <audio>.wrd where present",
+    )  # fmt: skip
+    p.add_argument(
+        "--peers", action="store_true",
+        help="also run pocketsphinx (pip install pocketsphinx) on the same audio: WER and RTF of each",
     )  # fmt: skip
     p.add_argument(
         "--soak-seconds", type=float, default=0.0,

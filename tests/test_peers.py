@@ -1,0 +1,62 @@
+"""Side-by-side benchmarks: pocketsphinx and our models on the same audio."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+
+import numpy as np
+import pytest
+
+from asr.audio import load_audio
+from asr.bench import compare_systems, scores_table
+from asr.cli import EXIT_OK, main
+from asr.manifest import Utterance, write_manifest
+from asr.metrics import error_rates
+from asr.peers import PeerUnavailableError, PocketSphinx
+from asr.text import normalize_text
+from tests.test_bundled_model import SAMPLES
+
+
+def test_pocketsphinx_transcribes_the_sample():
+    reference = normalize_text((SAMPLES / "sample.txt").read_text())
+    text = PocketSphinx().transcribe(load_audio(SAMPLES / "sample.wav", PocketSphinx.sample_rate))
+    assert text == normalize_text(text) and error_rates([reference], [text]).wer < 0.5
+
+
+def test_missing_pocketsphinx_says_how_to_install(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_pocketsphinx(name, *args, **kwargs):
+        if name == "pocketsphinx":
+            raise ImportError("No module named 'pocketsphinx'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "pocketsphinx", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_pocketsphinx)
+    with pytest.raises(PeerUnavailableError, match="pip install pocketsphinx"):
+        PocketSphinx()
+
+
+def test_systems_are_scored_on_the_same_audio():
+    waveforms = [np.zeros(16000, dtype=np.float32), np.ones(8000, dtype=np.float32) * 0.1]
+    texts = ["HELLO WORLD", "GOOD MORNING"]
+    seen = []
+
+    def perfect(w):
+        seen.append(w.size)
+        return texts[0] if w.size == 16000 else texts[1]
+
+    scores = compare_systems([("perfect", perfect), ("silent", lambda w: "")], waveforms, texts, 16000)
+    assert [(s.name, s.wer) for s in scores] == [("perfect", 0.0), ("silent", 1.0)]
+    assert seen == [16000, 16000, 8000] and all(s.rtf > 0 for s in scores)  # one warm-up, then each once
+    assert "| silent | 100.00 | 100.00 |" in scores_table(scores)
+
+
+def test_cli_compares_with_pocketsphinx(tmp_path, capsys):
+    reference = (SAMPLES / "sample.txt").read_text()
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [Utterance(SAMPLES / "sample.wav", reference, "s1")])
+    assert main(["bench", "--peers", "--manifest", str(manifest)]) == EXIT_OK
+    table = capsys.readouterr().out
+    assert "| default (greedy) |" in table and "| pocketsphinx |" in table
