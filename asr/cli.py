@@ -1,4 +1,8 @@
-"""The ``asr`` command: a thin layer over the library, one flag per keyword."""
+"""The ``asr`` command: a thin layer over the library, one flag per keyword.
+
+The live commands (``dictate``) are in :mod:`asr.cli_live`, the benchmarks in
+:mod:`asr.cli_bench`, the flags they share in :mod:`asr.cli_common`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,16 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from asr.cli_bench import add_bench_parser
+from asr.cli_common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    add_decoder_flags,
+    add_model_flags,
+    decode_options,
+)
+from asr.cli_live import add_dictate_parser
 from asr.errors import ASRError
 from asr.files import write_text_atomic
 
@@ -20,21 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("asr")
 
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_ERROR = 2
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
-
-
-def decode_options(args: argparse.Namespace) -> dict:
-    """The keywords of :meth:`asr.api.Model.transcribe` given by the decoder flags."""
-    options = {"decoder": args.decoder}
-    if args.decoder == "beam":
-        options.update(
-            beam_size=args.beam_size, beam_threshold=args.beam_threshold, lm=args.lm, lexicon=args.lexicon,
-            lm_weight=args.lm_weight, word_score=args.word_score, nbest=args.nbest,
-        )  # fmt: skip
-    return options
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -103,47 +103,6 @@ def cmd_align(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _recognizer(args: argparse.Namespace, endpoint=None):
-    """A :class:`streaming.Recognizer` for ``--model`` with the decoder flags."""
-    from asr.api import load_model
-    from asr.beam import BeamConfig
-    from streaming.endpoint import EndpointConfig
-    from streaming.stream import Recognizer, RecognizerConfig
-
-    options = decode_options(args)
-    beam = (
-        BeamConfig(**{k: v for k, v in options.items() if k != "decoder"}) if args.decoder == "beam" else BeamConfig()
-    )
-    config = RecognizerConfig(args.decoder, beam, endpoint or EndpointConfig())
-    return Recognizer(load_model(args.model), config)
-
-
-def cmd_dictate(args: argparse.Namespace) -> int:
-    from streaming.audio_source import FileSource, Microphone, list_devices
-    from streaming.dictate import Display, dictate
-    from streaming.endpoint import EndpointConfig
-
-    if args.list_devices:
-        print(list_devices())
-        return EXIT_OK
-    torch.set_num_threads(args.threads)
-    endpoint = EndpointConfig(silence_after_speech=args.silence_after_speech, max_segment=args.max_segment)
-    recognizer = _recognizer(args, endpoint)
-    source = FileSource(args.input, realtime=args.realtime) if args.input else Microphone(args.device)
-    if not args.input:
-        print(f"listening on {source.name} ({source.sample_rate} Hz); Ctrl+C to stop", file=sys.stderr)
-    report = dictate(
-        recognizer, source, source.sample_rate, Display(sys.stdout, live=sys.stdout.isatty()),
-        Path(args.output) if args.output else None,
-    )  # fmt: skip
-    print(
-        f"dictated {report.transcript.duration:.1f} s of audio in {len(report.transcript.segments)} segment(s); "
-        f"{report.overflows} input overflow(s)" + (" (audio was lost)" if report.overflows else ""),
-        file=sys.stderr,
-    )
-    return EXIT_OK
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from asr.distributed import context_from_env
     from asr.train import train
@@ -163,71 +122,6 @@ def cmd_average(args: argparse.Namespace) -> int:
 
     result = average_last_epochs(args.exp_dir, args.last, args.output)
     print(f"{result.output}: the mean of {', '.join(str(s) for s in result.sources)}")
-    return EXIT_OK
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from asr.api import load_model
-    from asr.bench import bench_transcribe
-    from asr.manifest import read_manifest
-    from asr.text import normalize_text
-
-    paths = [Path(p) for p in args.files]
-    texts = None
-    if args.manifest:
-        utterances = read_manifest(args.manifest)
-        paths += [u.audio for u in utterances]
-        texts = None if args.files else [normalize_text(u.text) for u in utterances]
-    if not paths:
-        raise ASRError("give audio files or --manifest to benchmark")
-    if args.streaming:
-        return _bench_streaming(args, paths, texts)
-    if args.peers:
-        return _bench_peers(args, paths, texts)
-    result = bench_transcribe(
-        load_model(args.model), paths, threads=args.threads, repeats=args.repeats, **decode_options(args)
-    )
-    print(result.report())
-    return EXIT_OK
-
-
-def _bench_peers(args: argparse.Namespace, paths: list[Path], texts: list[str] | None) -> int:
-    from asr.api import load_model
-    from asr.audio import load_audio
-    from asr.bench import compare_systems, scores_table
-    from asr.peers import PocketSphinx
-
-    if texts is None:
-        raise ASRError("--peers scores accuracy: give --manifest (with transcripts) and no loose files")
-    model = load_model(args.model)
-    options = decode_options(args)
-    peer = PocketSphinx()
-    waveforms = [load_audio(p, model.sample_rate) for p in paths]
-    ours = f"{model.name or args.model} ({args.decoder})"
-    systems = [(ours, lambda w: model.transcribe(w, **options).text), (peer.name, peer.transcribe)]
-    print(scores_table(compare_systems(systems, waveforms, texts, model.sample_rate, args.threads)))
-    return EXIT_OK
-
-
-def _bench_streaming(args: argparse.Namespace, paths: list[Path], texts: list[str] | None) -> int:
-    import numpy as np
-
-    from asr.audio import load_audio
-    from streaming.bench import bench_streaming, memory_growth
-    from streaming.latency import boundaries_beside
-
-    if args.model is None:
-        args.model = "streaming"
-    recognizer = _recognizer(args)
-    waveforms = [load_audio(p, recognizer.sample_rate) for p in paths]
-    result = bench_streaming(recognizer, waveforms, args.threads, [boundaries_beside(p) for p in paths], texts)
-    print(result.report())
-    if args.soak_seconds > 0:
-        before, after = memory_growth(recognizer, np.concatenate(waveforms), args.soak_seconds)
-        print(
-            f"memory: one stream of {args.soak_seconds:.0f} s (the audio repeated): resident {before:.1f} MB after "
-            f"the first minute, {after:.1f} MB at the end: growth {after - before:+.1f} MB"
-        )
     return EXIT_OK
 
 
@@ -280,36 +174,6 @@ def _add_lexicon_model_flag(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _add_model_flags(parser: argparse.ArgumentParser, model_required: bool = False) -> None:
-    parser.add_argument(
-        "--model", required=model_required, default=None,
-        help="checkpoint directory, or the name of a bundled model (default: the bundled 'default')",
-    )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for the network (default 1)")
-
-
-def _add_decoder_flags(parser: argparse.ArgumentParser) -> None:
-    from asr.beam import BeamConfig
-
-    defaults = BeamConfig()
-    group = parser.add_argument_group("decoding")
-    group.add_argument("--decoder", choices=("greedy", "beam"), default="greedy", help="decoding method")
-    group.add_argument("--beam-size", type=int, default=defaults.beam_size, help="hypotheses kept per frame (beam)")
-    group.add_argument(
-        "--beam-threshold", type=float, default=defaults.beam_threshold,
-        help="prune hypotheses scoring this far below the best (beam)",
-    )  # fmt: skip
-    group.add_argument("--lm", default=None, help="KenLM language model, ARPA or binary (beam)")
-    group.add_argument(
-        "--lexicon", default=None,
-        help="lexicon (WORD<TAB>W O R D |, or WORD<TAB>▁WO RD for a BPE model); default with --lm: "
-        "the lexicon.txt beside the LM (beam)",
-    )  # fmt: skip
-    group.add_argument("--lm-weight", type=float, default=defaults.lm_weight, help="language model weight (beam)")
-    group.add_argument("--word-score", type=float, default=defaults.word_score, help="word insertion score (beam)")
-    group.add_argument("--nbest", type=int, default=1, help="hypotheses returned per segment, with scores (beam)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Speech recognition: transcribe, evaluate, train.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -317,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG/Opus, MP3)")
-    _add_model_flags(p)
-    _add_decoder_flags(p)
+    add_model_flags(p)
+    add_decoder_flags(p)
     p.add_argument("--word-timestamps", action="store_true", help="align words: start, end and confidence")
     p.add_argument(
         "--max-segment-seconds", type=float, default=30.0,
@@ -329,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("evaluate", help="WER and CER of a model on a manifest")
-    _add_model_flags(p)
-    _add_decoder_flags(p)
+    add_model_flags(p)
+    add_decoder_flags(p)
     p.add_argument("--manifest", required=True, help="JSONL manifest with audio and reference text")
     p.add_argument("--report-dir", default=None, help="write recogs, aligned errors and summaries here")
     p.set_defaults(func=cmd_evaluate)
@@ -340,23 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="?", metavar="TEXT", help="its transcript, or a file holding it")
     p.add_argument("--manifest", default=None, help="align every utterance of this manifest instead")
     p.add_argument("--output-dir", default="alignments", help="with --manifest: <id>.json per utterance here")
-    _add_model_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_align)
 
-    p = sub.add_parser("dictate", help="live transcription from the microphone (or a replayed file)")
-    p.add_argument("--list-devices", action="store_true", help="list capture devices and exit")
-    p.add_argument("--device", default=None, help="capture device index or name (default: the system default)")
-    p.add_argument("--input", default=None, metavar="FILE", help="replay this audio file instead of a microphone")
-    p.add_argument("--realtime", action="store_true", help="with --input: pace the file like a live microphone")
-    p.add_argument("--output", default=None, metavar="FILE", help="append each finalized segment to this file")
-    p.add_argument(
-        "--silence-after-speech", type=float, default=0.8,
-        help="seconds of silence after speech that end a segment",
-    )  # fmt: skip
-    p.add_argument("--max-segment", type=float, default=20.0, help="longest segment in seconds")
-    _add_model_flags(p)
-    _add_decoder_flags(p)
-    p.set_defaults(func=cmd_dictate, model="streaming")
+    add_dictate_parser(sub)
 
     p = sub.add_parser(
         "train", help="train a model from a TOML config (on many processes: torchrun ... -m asr.cli train ...)"
@@ -374,26 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="DIR", help="checkpoint directory to write")
     p.set_defaults(func=cmd_average)
 
-    p = sub.add_parser("bench", help="measure transcription speed (audio seconds per compute second)")
-    p.add_argument("files", nargs="*", metavar="FILE", help="audio files to transcribe")
-    p.add_argument("--manifest", default=None, help="also every file of this manifest")
-    p.add_argument("--repeats", type=int, default=1, help="passes over the files")
-    p.add_argument(
-        "--streaming", action="store_true",
-        help="measure live recognition instead: 100 ms chunks through a Stream (model default: 'streaming'); "
-        "finalization latency uses hand-labelled word ends from <audio>.wrd where present",
-    )  # fmt: skip
-    p.add_argument(
-        "--peers", action="store_true",
-        help="also run pocketsphinx (pip install pocketsphinx) on the same audio: WER and RTF of each",
-    )  # fmt: skip
-    p.add_argument(
-        "--soak-seconds", type=float, default=0.0,
-        help="with --streaming: also feed one stream this long (the audio repeated) and report memory growth",
-    )  # fmt: skip
-    _add_model_flags(p)
-    _add_decoder_flags(p)
-    p.set_defaults(func=cmd_bench)
+    add_bench_parser(sub)
 
     lm = sub.add_parser("lm", help="n-gram language models for beam search")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)

@@ -1,0 +1,50 @@
+"""What the ``asr`` subcommands share: exit codes, model and decoder flags."""
+
+from __future__ import annotations
+
+import argparse
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_ERROR = 2
+
+
+def decode_options(args: argparse.Namespace) -> dict:
+    """The keywords of :meth:`asr.api.Model.transcribe` given by the decoder flags."""
+    options = {"decoder": args.decoder}
+    if args.decoder == "beam":
+        options.update(
+            beam_size=args.beam_size, beam_threshold=args.beam_threshold, lm=args.lm, lexicon=args.lexicon,
+            lm_weight=args.lm_weight, word_score=args.word_score, nbest=args.nbest,
+        )  # fmt: skip
+    return options
+
+
+def add_model_flags(parser: argparse.ArgumentParser, model_required: bool = False) -> None:
+    parser.add_argument(
+        "--model", required=model_required, default=None,
+        help="checkpoint directory, or the name of a bundled model (default: the bundled 'default')",
+    )  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for the network (default 1)")
+
+
+def add_decoder_flags(parser: argparse.ArgumentParser) -> None:
+    from asr.beam import BeamConfig
+
+    defaults = BeamConfig()
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--decoder", choices=("greedy", "beam"), default="greedy", help="decoding method")
+    group.add_argument("--beam-size", type=int, default=defaults.beam_size, help="hypotheses kept per frame (beam)")
+    group.add_argument(
+        "--beam-threshold", type=float, default=defaults.beam_threshold,
+        help="prune hypotheses scoring this far below the best (beam)",
+    )  # fmt: skip
+    group.add_argument("--lm", default=None, help="KenLM language model, ARPA or binary (beam)")
+    group.add_argument(
+        "--lexicon", default=None,
+        help="lexicon (WORD<TAB>W O R D |, or WORD<TAB>▁WO RD for a BPE model); default with --lm: "
+        "the lexicon.txt beside the LM (beam)",
+    )  # fmt: skip
+    group.add_argument("--lm-weight", type=float, default=defaults.lm_weight, help="language model weight (beam)")
+    group.add_argument("--word-score", type=float, default=defaults.word_score, help="word insertion score (beam)")
+    group.add_argument("--nbest", type=int, default=1, help="hypotheses returned per segment, with scores (beam)")

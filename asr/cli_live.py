@@ -1,0 +1,69 @@
+"""``asr dictate``: live recognition from the microphone or a replayed file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from asr.cli_common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options
+
+
+def recognizer_from_args(args: argparse.Namespace, endpoint=None):
+    """A :class:`streaming.Recognizer` for ``--model`` with the decoder flags."""
+    from asr.api import load_model
+    from asr.beam import BeamConfig
+    from streaming.endpoint import EndpointConfig
+    from streaming.stream import Recognizer, RecognizerConfig
+
+    options = decode_options(args)
+    beam = (
+        BeamConfig(**{k: v for k, v in options.items() if k != "decoder"}) if args.decoder == "beam" else BeamConfig()
+    )
+    config = RecognizerConfig(args.decoder, beam, endpoint or EndpointConfig())
+    return Recognizer(load_model(args.model), config)
+
+
+def cmd_dictate(args: argparse.Namespace) -> int:
+    from streaming.audio_source import FileSource, Microphone, list_devices
+    from streaming.dictate import Display, dictate
+    from streaming.endpoint import EndpointConfig
+
+    if args.list_devices:
+        print(list_devices())
+        return EXIT_OK
+    torch.set_num_threads(args.threads)
+    endpoint = EndpointConfig(silence_after_speech=args.silence_after_speech, max_segment=args.max_segment)
+    recognizer = recognizer_from_args(args, endpoint)
+    source = FileSource(args.input, realtime=args.realtime) if args.input else Microphone(args.device)
+    if not args.input:
+        print(f"listening on {source.name} ({source.sample_rate} Hz); Ctrl+C to stop", file=sys.stderr)
+    report = dictate(
+        recognizer, source, source.sample_rate, Display(sys.stdout, live=sys.stdout.isatty()),
+        Path(args.output) if args.output else None,
+    )  # fmt: skip
+    print(
+        f"dictated {report.transcript.duration:.1f} s of audio in {len(report.transcript.segments)} segment(s); "
+        f"{report.overflows} input overflow(s)" + (" (audio was lost)" if report.overflows else ""),
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def add_dictate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dictate", help="live transcription from the microphone (or a replayed file)")
+    p.add_argument("--list-devices", action="store_true", help="list capture devices and exit")
+    p.add_argument("--device", default=None, help="capture device index or name (default: the system default)")
+    p.add_argument("--input", default=None, metavar="FILE", help="replay this audio file instead of a microphone")
+    p.add_argument("--realtime", action="store_true", help="with --input: pace the file like a live microphone")
+    p.add_argument("--output", default=None, metavar="FILE", help="append each finalized segment to this file")
+    p.add_argument(
+        "--silence-after-speech", type=float, default=0.8,
+        help="seconds of silence after speech that end a segment",
+    )  # fmt: skip
+    p.add_argument("--max-segment", type=float, default=20.0, help="longest segment in seconds")
+    add_model_flags(p)
+    add_decoder_flags(p)
+    p.set_defaults(func=cmd_dictate, model="streaming")
