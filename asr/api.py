@@ -28,7 +28,7 @@ from asr.transcript import Alternative, Segment, Transcript, Word
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_MODELS = ("default",)
+BUNDLED_MODELS = ("default", "streaming")
 """Models shipped inside the package, loadable by name."""
 
 DECODERS = ("greedy", "beam")
