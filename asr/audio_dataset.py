@@ -22,11 +22,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from asr.audio import audio_duration, load_audio
 from asr.augment import speed_perturb
-from asr.dataset import Batch, Example, LoadReport, collate, ctc_min_frames, encode_or_report
+from asr.dataset import Batch, Example, LoadReport, collate, ctc_min_frames, transcript_tokens
 from asr.errors import AudioError
 from asr.features import FeatureExtractor
 from asr.manifest import Utterance
-from asr.text import normalize_text
 from asr.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -89,13 +88,10 @@ class AudioDataset:
         self.report = LoadReport()
         config = extractor.config
         for utt in utterances:
-            text = normalize_text(utt.text)
-            if not text:
-                self.report.empty_text.append(utt.id)
+            transcript = transcript_tokens(tokenizer, utt, self.report)
+            if transcript is None:
                 continue
-            tokens = encode_or_report(tokenizer, utt, text, self.report)
-            if tokens is None:
-                continue
+            text, tokens = transcript
             try:
                 duration = utt.duration if utt.duration is not None else audio_duration(utt.audio)
             except AudioError as exc:

@@ -51,10 +51,15 @@ class LoadReport:
         )  # fmt: skip
 
 
-def encode_or_report(tokenizer: Tokenizer, utt: Utterance, text: str, report: LoadReport) -> list[int] | None:
-    """Token ids of ``text``, or None (logged and counted) if the tokenizer cannot spell it."""
+def transcript_tokens(tokenizer: Tokenizer, utt: Utterance, report: LoadReport) -> tuple[str, list[int]] | None:
+    """The normalised text of ``utt`` and its token ids, or None (logged and counted in
+    ``report``) if the text is empty once normalised or the tokenizer cannot spell it."""
+    text = normalize_text(utt.text)
+    if not text:
+        report.empty_text.append(utt.id)
+        return None
     try:
-        return tokenizer.encode(text)
+        return text, tokenizer.encode(text)
     except ValueError as exc:
         logger.warning("skipping %s: %s", utt.id, exc)
         report.unspellable.append(utt.id)
@@ -93,13 +98,10 @@ class FeatureDataset:
         rate = extractor.config.sample_rate
         utterances = list(utterances)
         for utt in tqdm(utterances, desc=f"features {name}", disable=not progress, leave=False):
-            text = normalize_text(utt.text)
-            if not text:
-                self.report.empty_text.append(utt.id)
+            transcript = transcript_tokens(tokenizer, utt, self.report)
+            if transcript is None:
                 continue
-            tokens = encode_or_report(tokenizer, utt, text, self.report)
-            if tokens is None:
-                continue
+            text, tokens = transcript
             try:
                 waveform = load_audio(utt.audio, rate, min_samples=extractor.config.window_samples)
             except AudioError as exc:
