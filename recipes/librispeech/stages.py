@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import json
 import logging
 import random
@@ -14,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from download import file_digest
 from prepare import prepare_subset
 
 from asr.audio import load_audio
@@ -62,14 +62,6 @@ def prepare_subsets(corpus: Path, subsets: list[str], data: Path, force: bool = 
     logger.info("training on %s; validating on %s", " ".join(train), valid)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _up_to_date(target: Path, stamp: Path, source: str, force: bool) -> bool:
     """Whether ``target`` exists and was made from ``source`` (recorded in ``stamp``): work
     made from other inputs (a debug run's subsets, say) is redone, never silently reused."""
@@ -85,7 +77,7 @@ def _up_to_date(target: Path, stamp: Path, source: str, force: bool) -> bool:
 def write_stats(data: Path, force: bool = False) -> None:
     """Global log-mel mean and std over a seeded sample of the training set -> ``stats.json``."""
     target = data / "stats.json"
-    source = f"train.jsonl sha256 {file_sha256(data / 'train.jsonl')}"
+    source = f"train.jsonl sha256 {file_digest(data / 'train.jsonl', 'sha256')}"
     if _up_to_date(target, data / "stats.source", source, force):
         return
     utterances = read_manifest(data / "train.jsonl")
@@ -117,7 +109,7 @@ def write_tokens(data: Path, bpe_size: int = 0, force: bool = False) -> Tokenize
     """
     if bpe_size:
         target = bpe_model_path(data, bpe_size)
-        source = f"train.jsonl sha256 {file_sha256(data / 'train.jsonl')}"
+        source = f"train.jsonl sha256 {file_digest(data / 'train.jsonl', 'sha256')}"
         if not _up_to_date(target, target.with_suffix(".source"), source, force):
             train_bpe((u.text for u in read_manifest(data / "train.jsonl")), bpe_size, target)
             write_text_atomic(target.with_suffix(".source"), source + "\n")
@@ -140,7 +132,7 @@ def _lm_source(data_dir: Path, data: Path) -> tuple[str, Path]:
             if (folder / name).is_file():
                 return f"{name} size {(folder / name).stat().st_size}", folder / name
     transcripts = data / "train.jsonl"
-    return f"train.jsonl sha256 {file_sha256(transcripts)}", transcripts
+    return f"train.jsonl sha256 {file_digest(transcripts, 'sha256')}", transcripts
 
 
 def lexicon_path(lm_dir: Path, tokenizer: Tokenizer) -> Path:
@@ -169,7 +161,7 @@ def write_bpe_lexicon(lm_dir: Path, tokenizer: BPETokenizer, force: bool) -> Non
     """Re-spell the words of the character lexicon (every word of the LM) in BPE pieces."""
     chars = lm_dir / "lexicon.txt"
     target = lexicon_path(lm_dir, tokenizer)
-    source = f"lexicon.txt sha256 {file_sha256(chars)}, BPE model sha256 {tokenizer.sha256}"
+    source = f"lexicon.txt sha256 {file_digest(chars, 'sha256')}, BPE model sha256 {tokenizer.sha256}"
     if _up_to_date(target, target.with_suffix(".source"), source, force):
         return
     words = [line.split("\t", 1)[0] for line in chars.read_text(encoding="utf-8").splitlines() if line]
