@@ -23,10 +23,51 @@ class SpecAugmentConfig:
     time_mask_width: int = 40
     # No time mask covers more than this fraction of an utterance.
     time_mask_max_ratio: float = 0.2
+    # Vocal tract length perturbation (Jaitly and Hinton 2013) on the mel axis: each utterance's
+    # spectrum is stretched by a factor drawn from [1 - warp, 1 + warp]; 0 turns it off. A factor
+    # above 1 moves formants up, as a shorter (a child's) vocal tract would.
+    frequency_warp: float = 0.0
+    # The warp is linear below this fraction of the mel axis, then bends to keep the top bin fixed.
+    frequency_warp_cutoff: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.frequency_warp < 1.0 - self.frequency_warp_cutoff:
+            raise ValueError(
+                f"frequency_warp must be in [0, {1.0 - self.frequency_warp_cutoff:g}) so the warp stays "
+                f"monotonic, got {self.frequency_warp}"
+            )
+
+
+def warp_frequencies(features: torch.Tensor, factors: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """Stretch each utterance's mel axis by its factor, interpolating linearly between bins.
+
+    Args:
+        features: ``(N, T, F)``.
+        factors: ``(N,)`` warp factors near 1; output bin ``j`` reads input position ``j / factor``
+            below ``cutoff * (F - 1)``, and above it a straight line up to the fixed top bin.
+        cutoff: fraction of the mel axis where the linear warp ends.
+
+    Returns:
+        ``(N, T, F)`` warped features.
+    """
+    n, t, f = features.shape
+    top = f - 1
+    bins = torch.arange(f, dtype=features.dtype, device=features.device).unsqueeze(0)  # (1, F)
+    alpha = factors.to(features.dtype).unsqueeze(1)  # (N, 1)
+    knee = cutoff * top
+    upper = knee / alpha + (bins - knee) * (top - knee / alpha) / (top - knee)
+    source = torch.where(bins <= knee, bins / alpha, upper).clamp(0, top)  # (N, F)
+    low = source.floor().clamp(max=top - 1)
+    frac = (source - low).unsqueeze(1)  # (N, 1, F)
+    index = low.long().unsqueeze(1).expand(n, t, f)
+    below = features.gather(2, index)
+    above = features.gather(2, index + 1)
+    return below + (above - below) * frac
 
 
 class SpecAugment(torch.nn.Module):
-    """Mask ``(N, T, F)`` features independently per utterance, filling with 0 (the mean)."""
+    """Warp and mask ``(N, T, F)`` features independently per utterance, filling masks with 0
+    (the mean)."""
 
     def __init__(self, config: SpecAugmentConfig) -> None:
         super().__init__()
@@ -37,6 +78,10 @@ class SpecAugment(torch.nn.Module):
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        warp = self.config.frequency_warp
+        if warp > 0:
+            factors = 1.0 + (torch.rand(features.size(0), device=features.device) * 2 - 1) * warp
+            features = warp_frequencies(features, factors, self.config.frequency_warp_cutoff)
         x = features.transpose(1, 2).unsqueeze(1)  # (N, T, F) -> (N, 1, F, T)
         for _ in range(self.config.freq_masks):
             x = self.freq(x)

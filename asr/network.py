@@ -1,15 +1,13 @@
-"""The acoustic model: frame stacking, a multi-layer LSTM and a linear CTC head.
+"""The acoustic model: a subsampling front end, a multi-layer LSTM and a linear CTC head.
 
 Shapes, batch first throughout:
 
 - features ``(N, T, F)`` with ``F = n_mels``, at 100 frames per second;
-- after stacking ``S`` frames: ``(N, T // S, S * F)``;
-- LSTM output ``(N, T // S, D * H)`` with ``D = 2`` if bidirectional else 1;
-- log-probabilities ``(N, T // S, V)`` over ``V`` tokens, blank at index 0.
-
-Frame stacking (low-frame-rate stacking, as in Google's CTC systems) looks at no frame beyond
-the ``S`` it stacks, so the streaming model's look-ahead is at most ``S - 1`` frames; a
-trailing partial stack is dropped, as a stream would hold it back until complete.
+- after the front end (:mod:`asr.frontend`), which subsamples by ``S = stack_frames``:
+  ``(N, T', I)`` with ``T' = T // S`` (frame stacking, ``I = S * F``) or ``ceil(T / S)``
+  (convolution, ``I = hidden_size``);
+- LSTM output ``(N, T', D * H)`` with ``D = 2`` if bidirectional else 1;
+- log-probabilities ``(N, T', V)`` over ``V`` tokens, blank at index 0.
 
 The bidirectional layers run each direction as its own ``nn.LSTM``; the backward one reads
 every sequence reversed within its own length, so padding never enters the backward state and
@@ -22,6 +20,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from asr.frontend import FRONTENDS, ConvSubsampling, FrameStacking
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 """``(h, c)``, each ``(num_layers, N, hidden_size)``: the unidirectional model's state."""
@@ -37,10 +37,13 @@ class ModelConfig:
 
     n_mels: int = 80
     vocab_size: int = 29
-    # 4 stacked 10 ms frames = 40 ms per output frame: fast enough for characters (speech runs
-    # at about 15 characters a second; CTC needs at most one frame per character plus blanks
-    # between repeats).
+    # Subsampling: 4 10 ms frames = 40 ms per output frame, fast enough for characters (speech
+    # runs at about 15 characters a second; CTC needs at most one frame per character plus
+    # blanks between repeats).
     stack_frames: int = 4
+    # "stack": frame stacking (streamable); "conv2d": strided convolutions (offline only).
+    frontend: str = "stack"
+    conv_channels: int = 32
     hidden_size: int = 256
     num_layers: int = 3
     bidirectional: bool = True
@@ -52,14 +55,14 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.frontend not in FRONTENDS:
+            raise ValueError(f"ModelConfig.frontend must be one of {', '.join(FRONTENDS)}, got {self.frontend!r}")
+        if self.frontend == "conv2d" and self.stack_frames not in (2, 4, 8):
+            raise ValueError(f"the conv2d front end subsamples by 2, 4 or 8, got stack_frames = {self.stack_frames}")
 
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
-
-    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        """Output frames for input lengths ``(N,)``."""
-        return torch.div(lengths, self.stack_frames, rounding_mode="floor")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,12 +77,20 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class CTCModel(nn.Module):
-    """Frame stacking -> LSTM stack -> linear CTC head. See the module docstring for shapes."""
+    """Front end -> LSTM stack -> linear CTC head. See the module docstring for shapes."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        input_size = config.n_mels * config.stack_frames
+        self.frontend: FrameStacking | ConvSubsampling
+        if config.frontend == "conv2d":
+            self.frontend = ConvSubsampling(
+                config.n_mels, config.stack_frames, config.conv_channels, config.hidden_size
+            )
+            input_size = config.hidden_size
+        else:
+            self.frontend = FrameStacking(config.stack_frames)
+            input_size = config.n_mels * config.stack_frames
         self.forward_layers = nn.ModuleList()
         self.backward_layers = nn.ModuleList()
         for layer in range(config.num_layers):
@@ -90,12 +101,9 @@ class CTCModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size * config.num_directions, config.vocab_size)
 
-    def stack(self, features: torch.Tensor) -> torch.Tensor:
-        """``(N, T, F)`` -> ``(N, T // S, S * F)``, dropping a trailing partial stack."""
-        n, t, f = features.shape
-        s = self.config.stack_frames
-        usable = (t // s) * s
-        return features[:, :usable].reshape(n, t // s, s * f)
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output frames for input lengths ``(N,)``."""
+        return self.frontend.output_lengths(lengths)
 
     def forward(
         self,
@@ -113,16 +121,15 @@ class CTCModel(nn.Module):
                 exactly, feed chunks whose length is a multiple of ``stack_frames``.
 
         Returns:
-            ``log_probs`` ``(N, T // S, vocab_size)``, ``out_lengths`` ``(N,)`` and the new
+            ``log_probs`` ``(N, T', vocab_size)``, ``out_lengths`` ``(N,)`` and the new
             state (None for the bidirectional model). State is taken at each sequence's last
             frame only when all ``lengths`` are equal to ``T``; streams feed one utterance each.
         """
         if features.dim() != 3 or features.size(-1) != self.config.n_mels:
             raise ValueError(f"features must be (N, T, {self.config.n_mels}), got {tuple(features.shape)}")
-        if state is not None and self.config.bidirectional:
-            raise ValueError("the bidirectional model takes no state")
-        out_lengths = self.config.output_lengths(lengths)
-        x = self.stack(features)  # (N, T', S * F)
+        if state is not None and (self.config.bidirectional or self.config.frontend != "stack"):
+            raise ValueError("only a unidirectional model with the stack front end carries state")
+        x, out_lengths = self.frontend(features, lengths)  # (N, T', I)
         new_h, new_c = [], []
         for layer, forward_lstm in enumerate(self.forward_layers):
             if layer > 0:

@@ -250,18 +250,34 @@ class Trainer:
         )  # fmt: skip
 
     def initialize_from(self, directory: str | Path) -> None:
-        """Start from the weights of the checkpoint in ``directory``: the same model configuration,
-        except perhaps its dropout (which shapes no weight)."""
+        """Start from the weights of the checkpoint in ``directory``.
+
+        With the same model configuration (dropout aside, as it shapes no weight) every weight
+        is taken. With another front end and otherwise the same model, each weight whose name
+        and shape agree is taken (the LSTM stack but its first input weights, and the head) and
+        the rest keep their random start, as ESPnet's ``init_param`` does.
+        """
         checkpoint = load_checkpoint(directory)
-        if dataclasses.replace(checkpoint.model.config, dropout=self.config.model.dropout) != self.config.model:
+        theirs = dataclasses.replace(checkpoint.model.config, dropout=self.config.model.dropout)
+        front_end = {"frontend", "stack_frames", "conv_channels"}
+        if dataclasses.replace(theirs, **{k: getattr(self.config.model, k) for k in front_end}) != self.config.model:
             raise ConfigError(
-                f"init_from {directory}: its model {checkpoint.model.config} differs from the config's {self.config.model}"
+                f"init_from {directory}: its model {checkpoint.model.config} differs from the config's "
+                f"{self.config.model} in more than the front end"
             )
         self.check_tokenizer(checkpoint.tokenizer, f"init_from {directory}")
         if checkpoint.normalizer != self.data.extractor.normalizer:
             logger.warning("init_from %s: its feature statistics differ from %s", directory, self.config.data.stats)
-        self.model.load_state_dict(checkpoint.model.state_dict())
-        logger.info("initialised the model from %s", directory)
+        source, target = checkpoint.model.state_dict(), self.model.state_dict()
+        taken = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+        self.model.load_state_dict(taken, strict=False)
+        fresh = sorted(set(target) - set(taken))
+        if fresh:
+            logger.info(
+                "initialised %d weight tensors from %s; starting fresh: %s", len(taken), directory, ", ".join(fresh)
+            )
+        else:
+            logger.info("initialised the model from %s", directory)
 
     def check_tokenizer(self, tokenizer: Tokenizer, what: str) -> None:
         """Refuse weights whose output units are another tokenizer's (same size or not)."""

@@ -65,6 +65,11 @@ class Recognizer:
                 f"{model.name or 'this model'} is bidirectional and needs the whole recording; "
                 "streaming needs a unidirectional model (e.g. asr.load_model('streaming'))"
             )
+        if model.network.config.frontend != "stack":
+            raise ConfigError(
+                f"{model.name or 'this model'} has the {model.network.config.frontend} front end, which reads "
+                "ahead; streaming needs the stack front end"
+            )
         if config.decoder not in ("greedy", "beam"):
             raise ConfigError(f"unknown decoder {config.decoder!r}; choose greedy or beam")
         self.model = model

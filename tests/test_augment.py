@@ -12,6 +12,7 @@ from asr.augment import (
     reverberate,
     speed_perturb,
     synthetic_rir,
+    warp_frequencies,
 )
 
 
@@ -94,3 +95,37 @@ def test_band_limit_removes_energy_above_the_narrow_band():
     # The resampler's transition band ends a little above 4 kHz; beyond it, -30 dB or more.
     assert band_energy(narrow, 4500, 8000) < 1e-3 * band_energy(white, 4500, 8000)
     assert band_energy(narrow, 300, 3000) > 0.9 * band_energy(white, 300, 3000)
+
+
+def test_frequency_warp_moves_a_formant_and_keeps_the_ends():
+    feats = torch.zeros(2, 3, 80)
+    feats[:, :, 30] = 1.0  # one "formant" at bin 30
+    warped = warp_frequencies(feats, torch.tensor([1.1, 0.9]), cutoff=0.8)
+    assert warped.shape == feats.shape
+    # Output bin j reads input position j / factor: the peak moves to 30 * factor.
+    assert warped[0, 0].argmax().item() == 33
+    assert warped[1, 0].argmax().item() == 27
+    ramp = torch.arange(80, dtype=torch.float32).expand(1, 1, 80)
+    for factor in (0.85, 1.15):
+        out = warp_frequencies(ramp, torch.tensor([factor]), cutoff=0.8)[0, 0]
+        assert out[0] == 0 and out[-1] == pytest.approx(79)
+        assert (out.diff() > 0).all()  # monotonic: no bin order is swapped
+
+
+def test_frequency_warp_of_one_is_the_identity():
+    feats = torch.randn(3, 50, 80)
+    assert torch.allclose(warp_frequencies(feats, torch.ones(3), cutoff=0.8), feats, atol=1e-5)
+
+
+def test_specaugment_warps_each_utterance_differently():
+    torch.manual_seed(0)
+    config = SpecAugmentConfig(freq_masks=0, time_masks=0, frequency_warp=0.1)
+    feats = torch.randn(1, 40, 80).expand(4, 40, 80).contiguous()
+    out = SpecAugment(config)(feats)
+    assert not torch.allclose(out[0], out[1])
+    assert torch.allclose(SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0))(feats), feats)
+
+
+def test_frequency_warp_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="frequency_warp"):
+        SpecAugmentConfig(frequency_warp=0.3)

@@ -62,7 +62,7 @@ def test_unidirectional_is_causal():
 
 def test_bidirectional_refuses_state():
     net = model()
-    with pytest.raises(ValueError, match="takes no state"):
+    with pytest.raises(ValueError, match="carries state"):
         net(torch.randn(1, 8, 80), torch.tensor([8]), (torch.zeros(2, 1, 24), torch.zeros(2, 1, 24)))
 
 
@@ -74,3 +74,24 @@ def test_wrong_feature_size_is_named():
 def test_invalid_config_is_rejected():
     with pytest.raises(ValueError, match="dropout"):
         ModelConfig(dropout=1.5)
+
+
+def test_conv_front_end_shapes_and_padding_independence():
+    net = model(frontend="conv2d", conv_channels=8)
+    short = torch.randn(1, 41, 80)
+    alone, alone_lengths, _ = net(short, torch.tensor([41]))
+    assert alone.shape == (1, 11, 29) and alone_lengths.tolist() == [11]  # ceil(ceil(41 / 2) / 2)
+    batch = torch.cat([torch.cat([short, torch.randn(1, 59, 80)], dim=1), torch.randn(1, 100, 80)])
+    together, lengths, _ = net(batch, torch.tensor([41, 100]))
+    assert lengths.tolist() == [11, 25]
+    torch.testing.assert_close(together[0, :11], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_conv_front_end_refuses_state_and_odd_subsampling():
+    net = model(frontend="conv2d", bidirectional=False)
+    with pytest.raises(ValueError, match="carries state"):
+        net(torch.randn(1, 8, 80), torch.tensor([8]), (torch.zeros(2, 1, 24), torch.zeros(2, 1, 24)))
+    with pytest.raises(ValueError, match="subsamples by 2, 4 or 8"):
+        ModelConfig(frontend="conv2d", stack_frames=3)
+    with pytest.raises(ValueError, match="frontend"):
+        ModelConfig(frontend="transformer")

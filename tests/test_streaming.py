@@ -118,6 +118,16 @@ def test_bidirectional_model_is_refused(tiny_checkpoint):
         Recognizer(asr.load_model(tiny_checkpoint))
 
 
+def test_conv_front_end_model_is_refused(tmp_path):
+    config = ModelConfig(hidden_size=16, num_layers=1, bidirectional=False, frontend="conv2d", conv_channels=4)
+    features = FeatureConfig()
+    normalizer = StatsAccumulator(features.n_mels)
+    normalizer.add(torch.randn(50, features.n_mels))
+    path = save_checkpoint(tmp_path / "conv", CTCModel(config), features, normalizer.result(), CharTokenizer(), {})
+    with pytest.raises(ConfigError, match="conv2d front end"):
+        Recognizer(asr.load_model(path))
+
+
 def test_beam_streaming_matches_offline_beam(streaming_model, speechlike):
     config = RecognizerConfig(decoder="beam", endpoint=EndpointConfig(enabled=False))
     recognizer = Recognizer(streaming_model, config)

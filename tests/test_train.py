@@ -204,8 +204,17 @@ def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
     for name, weight in trainer.model.state_dict().items():
         assert torch.equal(weight, source[name]), name
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_size=32))
-    with pytest.raises(ConfigError, match="differs"):
+    with pytest.raises(ConfigError, match="more than the front end"):
         asr.train.Trainer(other, data, progress_bars=False).initialize_from(config.init_from)
+    # A new front end: the weights whose names and shapes agree are taken, the rest start fresh.
+    conv = dataclasses.replace(config, model=dataclasses.replace(config.model, frontend="conv2d", conv_channels=4))
+    trainer = asr.train.Trainer(conv, data, progress_bars=False)
+    trainer.initialize_from(config.init_from)
+    weights = trainer.model.state_dict()
+    assert torch.equal(weights["head.weight"], source["head.weight"])
+    assert torch.equal(weights["forward_layers.0.weight_hh_l0"], source["forward_layers.0.weight_hh_l0"])
+    assert weights["forward_layers.0.weight_ih_l0"].shape != source["forward_layers.0.weight_ih_l0"].shape
+    assert "frontend.proj.weight" in weights and "frontend.proj.weight" not in source
     # Dropout shapes no weight: a warm start may change it.
     more_dropout = dataclasses.replace(config, model=dataclasses.replace(config.model, dropout=0.4))
     asr.train.Trainer(more_dropout, data, progress_bars=False).initialize_from(config.init_from)
