@@ -32,7 +32,7 @@ def align_file(model: Model, audio: AudioInput, text: str) -> Transcript:
     waveform = load_audio(audio, model.sample_rate, min_samples=model.checkpoint.features.window_samples)
     duration = waveform.size / model.sample_rate
     normalized = normalize_text(text)
-    words = model.timed_words(model.log_probs(waveform), normalized, 0.0, duration)
+    words = model.timed_words(model.log_probs(waveform), waveform, normalized, 0.0)
     segments = (Segment(normalized, 0.0, round(duration, 3), words),) if words else ()
     return Transcript(normalized, duration, words, segments)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torchaudio
 
@@ -89,3 +90,29 @@ def join_close_words(words: list[AlignedWord]) -> list[AlignedWord]:
             joined[i - 1] = dataclasses.replace(previous, end_frame=middle)
             joined[i] = dataclasses.replace(word, start_frame=middle)
     return joined
+
+
+def start_at_speech(words: list[AlignedWord], voiced: np.ndarray, vad_frame: float) -> list[AlignedWord]:
+    """Move the start of each word that follows a pause to the first voiced frame in it.
+
+    A letter the model hardly heard is still placed by the Viterbi path, often in the pause
+    before its word; energy knows better where the pause ends. Words joined to the previous
+    one keep their shared boundary, and a word with no voiced frame keeps its start.
+
+    Args:
+        words: aligned words, in order.
+        voiced: ``(F,)`` booleans from :func:`asr.vad.voiced_frames`.
+        vad_frame: the VAD's hop in output frames (its hop in seconds over the output's).
+    """
+    onsets = np.flatnonzero(voiced) * vad_frame  # (K,) voiced frame starts, in output frames
+    moved = list(words)
+    for i, word in enumerate(words):
+        if i > 0 and words[i - 1].end_frame >= word.start_frame:
+            continue
+        at = int(word.start_frame / vad_frame)
+        if at < voiced.size and voiced[at]:
+            continue
+        later = onsets[np.searchsorted(onsets, word.start_frame) :]
+        if later.size and later[0] < word.end_frame:
+            moved[i] = dataclasses.replace(word, start_frame=float(later[0]))
+    return moved

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.alignment import align_words
+from asr.alignment import align_words, start_at_speech
 from asr.audio import AudioInput
 from asr.beam import BeamConfig, BeamDecoder
 from asr.checkpoint import Checkpoint, load_checkpoint
@@ -25,6 +25,7 @@ from asr.errors import CheckpointError, ConfigError
 from asr.features import FeatureExtractor
 from asr.longform import Piece, SplitConfig, pieces
 from asr.transcript import Alternative, Segment, Transcript, Word
+from asr.vad import EnergyVadConfig, voiced_frames
 
 logger = logging.getLogger(__name__)
 
@@ -136,14 +137,23 @@ class Model:
         text = " ".join(s.text for s in segments)
         return Transcript(text=text, duration=duration, words=words, segments=tuple(segments))
 
-    def timed_words(self, log_probs: torch.Tensor, text: str, offset: float, end: float) -> tuple[Word, ...]:
-        """Words of ``text`` force-aligned to ``(T, V)`` ``log_probs`` of audio starting at
-        ``offset`` seconds and ending at ``end``: times in seconds, confidences in 0..1."""
+    def timed_words(self, log_probs: torch.Tensor, waveform: np.ndarray, text: str, offset: float) -> tuple[Word, ...]:
+        """Words of ``text`` force-aligned to the ``(T, V)`` ``log_probs`` of ``(S,)`` audio
+        starting at ``offset`` seconds: times in seconds, confidences in 0..1.
+
+        A word after a pause starts where the audio's energy says the pause ends
+        (:func:`asr.alignment.start_at_speech`)."""
         step = self.seconds_per_output_frame
+        end = offset + waveform.size / self.sample_rate
+        vad = EnergyVadConfig()
+        words = start_at_speech(
+            align_words(log_probs, text, self.tokenizer), voiced_frames(waveform, self.sample_rate, vad),
+            vad.hop_seconds / step,
+        )  # fmt: skip
         return tuple(
             Word(w.word, round(offset + w.start_frame * step, 3), round(min(end, offset + w.end_frame * step), 3),
                  round(w.confidence, 4))
-            for w in align_words(log_probs, text, self.tokenizer)
+            for w in words
         )  # fmt: skip
 
     def _transcribe_piece(self, piece: Piece, decoder: str, beam: BeamConfig | None, word_timestamps: bool) -> Segment:
@@ -153,7 +163,7 @@ class Model:
         end = piece.start + piece.waveform.size / self.sample_rate
         words: tuple[Word, ...] = ()
         if word_timestamps and best.text:
-            words = self.timed_words(log_probs, best.text, piece.start, end)
+            words = self.timed_words(log_probs, piece.waveform, best.text, piece.start)
         nbest = tuple(Alternative(h.text, round(h.score, 4)) for h in hypotheses) if len(hypotheses) > 1 else ()
         return Segment(best.text, round(piece.start, 3), round(end, 3), words, nbest)
 

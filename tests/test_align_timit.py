@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-import pytest
 
 import asr
 from asr.align import align_file
@@ -16,11 +15,10 @@ MAX_MEDIAN_START_ERROR = 0.050  # seconds
 MIN_STARTS_WITHIN_100MS = 0.90
 
 
-# Measured with the bundled model: median start error 33 ms, 84.7% of starts within 100 ms. Words
-# spoken after silence start about 140 ms early (the model misses their first letters, which the
-# Viterbi path then places in the silence); words joined to the previous one are 95.9% within
-# 100 ms. Kept as written, expected to fail until the model or the aligner does better; strict.
-@pytest.mark.xfail(strict=True, reason="84.7% of word starts within 100 ms of TIMIT's labels; floor is 90%")
+# Words after a pause used to start about 140 ms early (84.7% of all starts within 100 ms): the
+# model misses their first letters and the Viterbi path puts them in the pause. Starting such words
+# at the first voiced frame (Kaldi's energy VAD with its default settings, chosen before this
+# measurement and not tuned on it) gives 94.8% within 100 ms and a median of 25 ms.
 def test_word_boundaries_match_hand_labels(shared_data):
     root = shared_data / "timit_sample"
     with open(root / "test.tsv", encoding="utf-8") as f:
@@ -33,5 +31,7 @@ def test_word_boundaries_match_hand_labels(shared_data):
         assert [w.word for w in words] == [r[2].upper() for r in reference]
         errors += [abs(w.start - int(r[0]) / TIMIT_RATE) for w, r in zip(words, reference, strict=True)]
     errors = np.array(errors)
+    print(f"\n{len(errors)} word starts: median error {np.median(errors) * 1000:.0f} ms, "
+          f"{np.mean(errors <= 0.1):.1%} within 100 ms of TIMIT's labels")  # fmt: skip
     assert np.median(errors) <= MAX_MEDIAN_START_ERROR
     assert np.mean(errors <= 0.1) >= MIN_STARTS_WITHIN_100MS
