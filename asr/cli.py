@@ -141,7 +141,7 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
 
     files = build_lm(
         [Path(p) for p in args.text], Path(args.output_dir), order=args.order, prune=args.prune,
-        binary=args.binary, keep_arpa=args.keep_arpa, layout=args.layout, tokenizer=_lexicon_tokenizer(args.model),
+        binary=args.binary, compact=args.compact, keep_arpa=args.keep_arpa, layout=args.layout, tokenizer=_lexicon_tokenizer(args.model),
     )  # fmt: skip
     print(f"language model: {files.lm}\nlexicon: {files.lexicon}\nprovenance: {files.metadata}")
     return EXIT_OK
@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--no-binary", dest="binary", action="store_false", help="keep the model as lm.arpa only")
     p.add_argument("--keep-arpa", action="store_true", help="keep lm.arpa beside lm.bin")
+    p.add_argument(
+        "--compact", action="store_true",
+        help="lm.bin as a trie with 8-bit quantised weights: several times smaller (for shipping), slower to query",
+    )  # fmt: skip
     p.add_argument(
         "--prune", nargs="+", type=int, default=None, metavar="N",
         help="lmplz count thresholds per order, first 0 (e.g. 0 1 1: drop singleton bigrams and trigrams)",

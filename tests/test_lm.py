@@ -13,16 +13,8 @@ from asr import kenlm_build
 from asr.cli import EXIT_ERROR, EXIT_OK, main
 from asr.errors import ConfigError
 from asr.kenlm_build import KenLMBinaries
-from asr.lm import (
-    LMError,
-    build_lm,
-    prepare_corpus,
-    read_ngram_counts,
-    split_sentences,
-    strip_gutenberg,
-    text_sentences,
-    write_lexicon,
-)
+from asr.lm import LMError, build_lm, read_ngram_counts, write_lexicon
+from asr.lm_corpus import prepare_corpus, split_sentences, strip_gutenberg, text_sentences
 from asr.text import BLANK, LETTERS, WORD_DELIMITER, CharTokenizer, normalize_text
 
 GUTENBERG_BOOK = """\ufeffThe Project Gutenberg EBook of A Test, by Nobody
@@ -327,6 +319,16 @@ def test_real_kenlm_lm_is_usable_by_the_ctc_decoder(tmp_path, real_kenlm):
     assert clear[0][0].words == ["THE", "CAT", "SAT"]
     # "M" and "H" are equally likely acoustically: only the LM can choose between MAT and HAT.
     ambiguous = {"M": "H"}
+    assert decoder(emissions_for(["ON", "THE", "MAT"], tokenizer, ambiguous))[0][0].words[-1] == "MAT"
+    assert decoder(emissions_for(["WORE", "A", "MAT"], tokenizer, ambiguous))[0][0].words[-1] == "HAT"
+
+    # The compact binary (a quantised trie, for shipping) makes the same choices.
+    compact = build_lm([text], tmp_path / "compact", order=3, compact=True, binaries=real_kenlm)
+    assert json.loads(compact.metadata.read_text())["binary_options"] == ["-q", "8", "-b", "8", "trie"]
+    decoder = ctc_decoder(
+        lexicon=str(compact.lexicon), tokens=list(tokenizer.tokens), lm=str(compact.lm),
+        blank_token=BLANK, sil_token=WORD_DELIMITER, beam_size=20,
+    )  # fmt: skip
     assert decoder(emissions_for(["ON", "THE", "MAT"], tokenizer, ambiguous))[0][0].words[-1] == "MAT"
     assert decoder(emissions_for(["WORE", "A", "MAT"], tokenizer, ambiguous))[0][0].words[-1] == "HAT"
 
