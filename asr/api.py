@@ -19,11 +19,12 @@ from tqdm import tqdm
 from asr.alignment import align_words, start_at_speech
 from asr.audio import AudioInput
 from asr.beam import BeamConfig, BeamDecoder
-from asr.checkpoint import Checkpoint, load_checkpoint
+from asr.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_dir
 from asr.decoding import Hypothesis, greedy_decode
 from asr.errors import CheckpointError, ConfigError
 from asr.features import FeatureExtractor
 from asr.longform import Piece, SplitConfig, pieces
+from asr.model_lm import ModelLM, find_model_lm
 from asr.transcript import Alternative, Segment, Transcript, Word
 from asr.vad import EnergyVadConfig, voiced_frames
 
@@ -45,9 +46,11 @@ def bundled_model_path(name: str = "default") -> Path:
 class Model:
     """A loaded checkpoint with its feature extractor, tokenizer and decoders."""
 
-    def __init__(self, checkpoint: Checkpoint, name: str = "") -> None:
+    def __init__(self, checkpoint: Checkpoint, name: str = "", directory: Path | None = None) -> None:
         self.checkpoint = checkpoint
         self.name = name
+        # The model's own LM (``<directory>/lm``), which beam search uses unless told otherwise.
+        self.lm: ModelLM | None = find_model_lm(directory) if directory else None
         self.network = checkpoint.model.eval()
         self.tokenizer = checkpoint.tokenizer
         self.extractor = FeatureExtractor(checkpoint.features, checkpoint.normalizer)
@@ -83,7 +86,33 @@ class Model:
             raise ConfigError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
         if decoder == "greedy":
             return [greedy_decode(log_probs, self.tokenizer)]
-        return self.beam_decoder(beam or BeamConfig()).decode(log_probs)
+        return self.beam_decoder(beam or self.beam_config()).decode(log_probs)
+
+    def beam_config(
+        self,
+        beam_size: int = BeamConfig.beam_size,
+        beam_threshold: float = BeamConfig.beam_threshold,
+        lm: str | os.PathLike | None = None,
+        lexicon: str | os.PathLike | None = None,
+        lm_weight: float | None = None,
+        word_score: float | None = None,
+        nbest: int = 1,
+        use_lm: bool = True,
+    ) -> BeamConfig:
+        """Beam settings: without ``lm`` (and unless ``use_lm`` is False), the model's own LM
+        (:attr:`lm`) with the weights tuned for it; a weight given here overrides the tuned one.
+        Without an LM at all, beam search is lexicon-free unless ``lexicon`` is given."""
+        own = self.lm if (use_lm and lm is None and lexicon is None) else None
+        if own is not None:
+            lm, lexicon = own.lm, own.lexicon
+            lm_weight = own.lm_weight if lm_weight is None else lm_weight
+            word_score = own.word_score if word_score is None else word_score
+        return BeamConfig(
+            beam_size=beam_size, beam_threshold=beam_threshold, lm=str(lm) if lm and use_lm else None,
+            lexicon=str(lexicon) if lexicon else None,
+            lm_weight=BeamConfig.lm_weight if lm_weight is None else lm_weight,
+            word_score=BeamConfig.word_score if word_score is None else word_score, nbest=nbest,
+        )  # fmt: skip
 
     def transcribe(
         self,
@@ -93,9 +122,10 @@ class Model:
         beam_threshold: float = BeamConfig.beam_threshold,
         lm: str | os.PathLike | None = None,
         lexicon: str | os.PathLike | None = None,
-        lm_weight: float = BeamConfig.lm_weight,
-        word_score: float = BeamConfig.word_score,
+        lm_weight: float | None = None,
+        word_score: float | None = None,
         nbest: int = 1,
+        use_lm: bool = True,
         word_timestamps: bool = False,
         max_segment_seconds: float = SplitConfig.max_seconds,
         progress: bool = False,
@@ -104,7 +134,8 @@ class Model:
 
         Audio longer than ``max_segment_seconds`` is cut at quiet moments and decoded piece by
         piece (see :mod:`asr.longform`); each piece becomes a segment of the transcript. The
-        beam options apply with ``decoder="beam"`` (see :class:`asr.beam.BeamConfig`).
+        beam options apply with ``decoder="beam"`` (see :meth:`beam_config`: the model's own LM
+        unless ``lm`` names another or ``use_lm`` is False).
         ``word_timestamps`` aligns the chosen hypothesis to the audio (CTC forced alignment)
         and gives each word its start, end and confidence.
 
@@ -114,10 +145,7 @@ class Model:
         """
         beam = None
         if decoder == "beam":
-            beam = BeamConfig(
-                beam_size=beam_size, beam_threshold=beam_threshold, lm=str(lm) if lm else None,
-                lexicon=str(lexicon) if lexicon else None, lm_weight=lm_weight, word_score=word_score, nbest=nbest,
-            )  # fmt: skip
+            beam = self.beam_config(beam_size, beam_threshold, lm, lexicon, lm_weight, word_score, nbest, use_lm)
         elif decoder not in DECODERS:
             raise ConfigError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
         split = SplitConfig(max_seconds=max_segment_seconds)
@@ -176,5 +204,6 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
     """
     if path is None or str(path) in BUNDLED_MODELS:
         name = "default" if path is None else str(path)
-        return Model(load_checkpoint(bundled_model_path(name)), name)
-    return Model(load_checkpoint(path), str(path))
+        directory = bundled_model_path(name)
+        return Model(load_checkpoint(directory), name, directory)
+    return Model(load_checkpoint(path), str(path), resolve_checkpoint_dir(path))

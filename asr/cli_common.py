@@ -15,7 +15,7 @@ def decode_options(args: argparse.Namespace) -> dict:
     if args.decoder == "beam":
         options.update(
             beam_size=args.beam_size, beam_threshold=args.beam_threshold, lm=args.lm, lexicon=args.lexicon,
-            lm_weight=args.lm_weight, word_score=args.word_score, nbest=args.nbest,
+            lm_weight=args.lm_weight, word_score=args.word_score, nbest=args.nbest, use_lm=args.use_lm,
         )  # fmt: skip
     return options
 
@@ -39,12 +39,25 @@ def add_decoder_flags(parser: argparse.ArgumentParser) -> None:
         "--beam-threshold", type=float, default=defaults.beam_threshold,
         help="prune hypotheses scoring this far below the best (beam)",
     )  # fmt: skip
-    group.add_argument("--lm", default=None, help="KenLM language model, ARPA or binary (beam)")
+    group.add_argument(
+        "--lm", default=None,
+        help="KenLM language model, ARPA or binary (beam); default: the model's own LM, if it has one",
+    )  # fmt: skip
+    group.add_argument(
+        "--no-lm", dest="use_lm", action="store_false",
+        help="beam search without the model's own LM (lexicon-free unless --lexicon is given)",
+    )  # fmt: skip
     group.add_argument(
         "--lexicon", default=None,
         help="lexicon (WORD<TAB>W O R D |, or WORD<TAB>▁WO RD for a BPE model); default with --lm: "
         "the lexicon.txt beside the LM (beam)",
     )  # fmt: skip
-    group.add_argument("--lm-weight", type=float, default=defaults.lm_weight, help="language model weight (beam)")
-    group.add_argument("--word-score", type=float, default=defaults.word_score, help="word insertion score (beam)")
+    group.add_argument(
+        "--lm-weight", type=float, default=None,
+        help=f"language model weight (beam; default: tuned for the model's own LM, else {defaults.lm_weight})",
+    )  # fmt: skip
+    group.add_argument(
+        "--word-score", type=float, default=None,
+        help=f"word insertion score (beam; default: tuned for the model's own LM, else {defaults.word_score})",
+    )  # fmt: skip
     group.add_argument("--nbest", type=int, default=1, help="hypotheses returned per segment, with scores (beam)")

@@ -19,11 +19,14 @@ def recognizer_from_args(args: argparse.Namespace, endpoint=None):
     from streaming.stream import Recognizer, RecognizerConfig
 
     options = decode_options(args)
+    model = load_model(args.model)
     beam = (
-        BeamConfig(**{k: v for k, v in options.items() if k != "decoder"}) if args.decoder == "beam" else BeamConfig()
+        model.beam_config(**{k: v for k, v in options.items() if k != "decoder"})
+        if args.decoder == "beam"
+        else BeamConfig()
     )
     config = RecognizerConfig(args.decoder, beam, endpoint or EndpointConfig())
-    return Recognizer(load_model(args.model), config)
+    return Recognizer(model, config)
 
 
 def cmd_dictate(args: argparse.Namespace) -> int:

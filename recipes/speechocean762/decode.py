@@ -60,7 +60,7 @@ def tune_lm_weights(model: Model, valid_manifest: Path, lm: Path, out: Path) -> 
 def decoder_settings(lm: Path, tuned: dict) -> dict[str, dict]:
     return {
         "greedy": {"decoder": "greedy"},
-        f"beam {BEAM_SIZE}": {"decoder": "beam", "beam_size": BEAM_SIZE},
+        f"beam {BEAM_SIZE}": {"decoder": "beam", "beam_size": BEAM_SIZE, "use_lm": False},
         f"beam {BEAM_SIZE} + 3-gram LM": {
             "decoder": "beam", "beam_size": BEAM_SIZE, "lm": lm,
             "lm_weight": tuned["lm_weight"], "word_score": tuned["word_score"],

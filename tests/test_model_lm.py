@@ -1,0 +1,71 @@
+"""A model's own LM (``<checkpoint>/lm``): used by beam search unless another LM or --no-lm is given."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import asr
+from asr.cli import build_parser, main
+from asr.cli_common import decode_options
+from asr.errors import CheckpointError
+from asr.model_lm import find_model_lm
+from tests.test_beam import ARPA
+
+LEXICON = "HELLO\tH E L L O |\nHELLA\tH E L L A |\n"
+
+
+def give_lm(checkpoint, decoding: str | None = '{"lm_weight": 2.5, "word_score": -1.0, "tuned_on": "test"}'):
+    lm_dir = checkpoint / "lm"
+    lm_dir.mkdir()
+    (lm_dir / "lm.bin").write_text(ARPA)  # KenLM reads ARPA text whatever the file's name
+    (lm_dir / "lexicon.txt").write_text(LEXICON)
+    if decoding is not None:
+        (lm_dir / "decoding.json").write_text(decoding)
+    return lm_dir
+
+
+def test_beam_search_uses_the_models_own_lm_with_its_tuned_weights(tiny_checkpoint, speechlike):
+    lm_dir = give_lm(tiny_checkpoint)
+    model = asr.load_model(tiny_checkpoint)
+    config = model.beam_config()
+    assert (config.lm, config.lexicon) == (str(lm_dir / "lm.bin"), str(lm_dir / "lexicon.txt"))
+    assert (config.lm_weight, config.word_score) == (2.5, -1.0)
+    assert model.beam_config(lm_weight=0.5).lm_weight == 0.5  # a weight given overrides the tuned one
+    free = model.beam_config(use_lm=False)
+    assert (free.lm, free.lexicon, free.lm_weight) == (None, None, 1.0)
+    other = model.beam_config(lexicon=str(lm_dir / "lexicon.txt"))  # a lexicon of one's own: no own LM
+    assert other.lm is None
+    transcript = model.transcribe(speechlike, decoder="beam")
+    assert set(transcript.text.split()) <= {"HELLO", "HELLA"}
+    assert config in model._beam_decoders
+
+
+def test_a_model_without_lm_decodes_lexicon_free(tiny_checkpoint):
+    model = asr.load_model(tiny_checkpoint)
+    assert model.lm is None
+    assert model.beam_config().lm is None and model.beam_config().lexicon is None
+
+
+@pytest.mark.parametrize(
+    "decoding, problem",
+    [(None, "lacks decoding.json"), ("{not json", "not a decoding file"), ('{"lm_weight": 1}', "not a decoding file"),
+     ('{"lm_weight": NaN, "word_score": 0}', "finite")],
+)  # fmt: skip
+def test_a_broken_model_lm_is_named(tiny_checkpoint, decoding, problem):
+    give_lm(tiny_checkpoint, decoding)
+    with pytest.raises(CheckpointError, match=problem):
+        find_model_lm(tiny_checkpoint)
+
+
+def test_cli_no_lm_turns_the_models_lm_off(tiny_checkpoint, speechlike, tmp_path, write_audio):
+    give_lm(tiny_checkpoint)
+    audio = write_audio("a.wav", speechlike)
+    argv = ["transcribe", str(audio), "--model", str(tiny_checkpoint), "--decoder", "beam"]
+    assert decode_options(build_parser().parse_args(argv))["use_lm"] is True
+    assert decode_options(build_parser().parse_args([*argv, "--no-lm"]))["use_lm"] is False
+    for flags in ([], ["--no-lm"]):
+        out = tmp_path / ("own" if not flags else "none")
+        assert main([*argv, "--output-dir", str(out), "--output-format", "json", *flags]) == 0
+        assert json.loads((out / "a.json").read_text())["duration"] == pytest.approx(speechlike.size / 16000)
