@@ -94,3 +94,23 @@ def test_flite_corpus_is_reproducible_and_resumable(synthesize, tmp_path):
     stamp = first[0].audio.stat().st_mtime_ns
     synthesize.synthesize_corpus(sentences, tmp_path / "a", "s", synthesizer, workers=1)
     assert first[0].audio.stat().st_mtime_ns == stamp
+
+
+def test_bundle_lm_gives_the_model_its_lm_and_tuned_weights(recipe, tiny_checkpoint, tmp_path):
+    import json
+
+    import asr
+    from tests.test_beam import ARPA
+
+    lm_dir = tmp_path / "lm"
+    lm_dir.mkdir()
+    (lm_dir / "lm.bin").write_text(ARPA)
+    (lm_dir / "lexicon.txt").write_text("HELLO\tH E L L O |\n")
+    (lm_dir / "lm.json").write_text("{}")
+    tuning = tmp_path / "lm-tuning.json"
+    tuning.write_text(json.dumps({"best": {"lm_weight": 1.5, "word_score": -1.0, "wer": 0.5}, "grid": []}))
+    recipe.bundle_lm(lm_dir, tuning, tiny_checkpoint)
+    model = asr.load_model(tiny_checkpoint)
+    assert model.lm is not None and (model.lm.lm_weight, model.lm.word_score) == (1.5, -1.0)
+    assert model.lm.lexicon.read_text() == "HELLO\tH E L L O |\n"
+    assert "50.00%" in json.loads((tiny_checkpoint / "lm" / "decoding.json").read_text())["tuned_on"]

@@ -12,10 +12,12 @@ per-model stages, when it finishes, and is skipped afterwards unless ``--force``
   3  train      train conf/bilstm.toml (--models default) and/or conf/unilstm.toml
                 (--models streaming); resumes on its own after an interruption
   4  lm         a KenLM 3-gram and lexicon from the Gutenberg books and the training transcripts
+                (not the validation speakers', on which its weights are tuned)
   5  evaluate   LM weight and word score tuned on the validation speakers; then greedy, beam and
                 beam+LM WER, CER and speed of the best checkpoint on speechocean762 test and
                 timit_sample (exp/.../eval/results.md)
-  6  bundle     copy each best checkpoint into the package (asr/models/default, asr/models/streaming)
+  6  bundle     copy each best checkpoint into the package (asr/models/default, asr/models/streaming),
+                with the LM and its tuned weights in <model>/lm (what --decoder beam uses)
 
 Usage: python recipes/speechocean762/run.py --stage 0 --stop-stage 6 [--data-root DIR]
            [--models default streaming]
@@ -29,6 +31,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import sys
 from pathlib import Path
 
@@ -45,9 +48,12 @@ from synthesize import (
 
 from asr.api import load_model
 from asr.audio import audio_duration, load_audio
+from asr.beam import LEXICON_NAME
 from asr.checkpoint import load_checkpoint, save_checkpoint
 from asr.features import FeatureConfig, LogMel, StatsAccumulator
+from asr.files import write_text_atomic
 from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.model_lm import DECODING_FILE, LM_DIR, LM_FILE
 from asr.text import normalize_text
 from asr.train import train
 from asr.train_config import load_train_config
@@ -142,7 +148,7 @@ def stage_train(name: str) -> None:
 
 
 def stage_lm(data_root: Path) -> None:
-    files = build_recipe_lm(data_root, DATA_DIR, [DATA_DIR / "train.jsonl", DATA_DIR / "valid.jsonl"])
+    files = build_recipe_lm(data_root, DATA_DIR, [DATA_DIR / "train.jsonl"])
     logger.info("language model %s, lexicon %s", files.lm, files.lexicon)
 
 
@@ -172,6 +178,22 @@ def stage_bundle(name: str) -> None:
     target = REPO_ROOT / "asr" / "models" / name
     save_checkpoint(target, best.model, best.features, best.normalizer, best.tokenizer, provenance)
     logger.info("bundled %s into %s", best_dir, target)
+    bundle_lm(DATA_DIR / "lm", Path(load_train_config(CONFIGS[name]).exp_dir) / "lm-tuning.json", target)
+
+
+def bundle_lm(lm_dir: Path, tuning: Path, target: Path) -> None:
+    """Copy stage 4's LM into ``<target>/lm`` with the weights stage 5 tuned for the model."""
+    best = json.loads(tuning.read_text())["best"]
+    out = target / LM_DIR
+    out.mkdir(exist_ok=True)
+    for name in (LM_FILE, LEXICON_NAME, "lm.json"):
+        shutil.copyfile(lm_dir / name, out / name)
+    decoding = {
+        "lm_weight": best["lm_weight"], "word_score": best["word_score"],
+        "tuned_on": f"validation WER {100 * best['wer']:.2f}% on the speakers held out of training (recipe stage 5)",
+    }  # fmt: skip
+    write_text_atomic(out / DECODING_FILE, json.dumps(decoding, indent=2) + "\n")
+    logger.info("bundled the LM into %s (LM weight %s, word score %s)", out, best["lm_weight"], best["word_score"])
 
 
 STAGES = {0: "prepare", 1: "synthesize", 2: "stats", 3: "train", 4: "lm", 5: "evaluate", 6: "bundle"}
