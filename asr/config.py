@@ -59,12 +59,20 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
 
 
 def load_toml(cls: type[T], path: str | Path) -> T:
-    """Read a TOML file into dataclass ``cls``."""
+    """Read a TOML file into dataclass ``cls``.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not UTF-8 TOML, or does not fit ``cls``.
+    """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such config file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
     return from_dict(cls, data, str(path))

@@ -7,6 +7,7 @@ relative to the manifest file's folder.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,38 +41,56 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
     """Read every utterance of a manifest.
 
     Raises:
-        ManifestError: the file is missing, or a line is not a JSON object with string
-            ``audio`` and ``text``; the message names the file and line.
+        ManifestError: the file is missing or unreadable, or a line is not UTF-8, or not a JSON
+            object with non-empty string ``audio`` and string ``text`` (and, if given, a finite,
+            non-negative number ``duration`` and a string ``speaker``); the message names the
+            file and line.
     """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest")
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from exc
     utterances = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
-            if not isinstance(record, dict):
-                raise ManifestError(f"{where}: expected a JSON object")
-            audio, text = record.get("audio"), record.get("text")
-            if not isinstance(audio, str) or not isinstance(text, str):
-                raise ManifestError(f"{where}: needs string fields 'audio' and 'text'")
-            duration = record.get("duration")
-            utterances.append(
-                Utterance(
-                    audio=(path.parent / audio) if not os.path.isabs(audio) else Path(audio),
-                    text=text,
-                    id=str(record.get("id", f"{path.stem}-{number}")),
-                    duration=float(duration) if duration is not None else None,
-                    speaker=record.get("speaker"),
-                )
-            )
+    for number, raw in enumerate(lines, start=1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        if line.strip():
+            utterances.append(_utterance(line, path, number, where))
     return utterances
+
+
+def _utterance(line: str, path: Path, number: int, where: str) -> Utterance:
+    """The utterance of manifest line ``number`` (see :func:`read_manifest`)."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ManifestError(f"{where}: not valid JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise ManifestError(f"{where}: expected a JSON object")
+    audio, text = record.get("audio"), record.get("text")
+    if not isinstance(audio, str) or not isinstance(text, str) or not audio or "\0" in audio:
+        raise ManifestError(f"{where}: needs string fields 'audio' (a path) and 'text'")
+    duration, speaker = record.get("duration"), record.get("speaker")
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, int | float) or not 0 <= duration < math.inf
+    ):
+        raise ManifestError(f"{where}: 'duration' must be a non-negative number of seconds, got {duration!r}")
+    if speaker is not None and not isinstance(speaker, str):
+        raise ManifestError(f"{where}: 'speaker' must be a string, got {speaker!r}")
+    return Utterance(
+        audio=(path.parent / audio) if not os.path.isabs(audio) else Path(audio),
+        text=text,
+        id=str(record.get("id", f"{path.stem}-{number}")),
+        duration=float(duration) if duration is not None else None,
+        speaker=speaker,
+    )
 
 
 def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> None:

@@ -30,7 +30,11 @@ def test_write_then_read_round_trips(tmp_path):
     [
         ("{not json", "not valid JSON"),
         ('["a"]', "expected a JSON object"),
-        ('{"audio": "a.wav"}', "needs string fields 'audio' and 'text'"),
+        ('{"audio": "a.wav"}', r"needs string fields 'audio' \(a path\) and 'text'"),
+        ('{"audio": "", "text": "A"}', r"needs string fields 'audio' \(a path\) and 'text'"),
+        ('{"audio": "a.wav", "text": "A", "duration": "long"}', "'duration' must be a non-negative number"),
+        ('{"audio": "a.wav", "text": "A", "duration": -1}', "'duration' must be a non-negative number"),
+        ('{"audio": "a.wav", "text": "A", "speaker": 7}', "'speaker' must be a string"),
     ],
 )
 def test_malformed_lines_name_file_and_line(tmp_path, line, message):
@@ -43,3 +47,10 @@ def test_malformed_lines_name_file_and_line(tmp_path, line, message):
 def test_missing_manifest(tmp_path):
     with pytest.raises(ManifestError, match="no such manifest"):
         read_manifest(tmp_path / "none.jsonl")
+
+
+def test_a_line_that_is_not_utf8_is_named(tmp_path):
+    manifest = tmp_path / "bad.jsonl"
+    manifest.write_bytes(b'{"audio": "a.wav", "text": "OK"}\n{"audio": "\xff.wav", "text": "X"}\n')
+    with pytest.raises(ManifestError, match=r"bad.jsonl:2: not UTF-8 text"):
+        read_manifest(manifest)

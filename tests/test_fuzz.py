@@ -1,0 +1,180 @@
+"""Property-based fuzzing (hypothesis) of the input boundaries: the audio loader, the text
+normaliser, the manifest reader and the config loader. Whatever the input, each returns a result
+or raises its own specific exception: never a crash, a hang or another exception type."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asr.audio import load_audio
+from asr.errors import AudioError, ConfigError, ManifestError
+from asr.manifest import read_manifest
+from asr.text import LETTERS, normalize_text
+from asr.train_config import load_train_config
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".txt", "")
+
+
+def real_wav_bytes(seconds: float = 0.05) -> bytes:
+    buffer = io.BytesIO()
+    tone = 0.1 * np.sin(np.arange(int(16000 * seconds)) * 0.2).astype(np.float32)
+    soundfile.write(buffer, tone, 16000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def mangled(data: bytes, edits: list[tuple[int, int]], cut: int) -> bytes:
+    """``data`` with bytes overwritten at ``edits`` positions and truncated to ``cut``."""
+    out = bytearray(data)
+    for position, value in edits:
+        out[position % len(out)] = value
+    return bytes(out[: max(0, cut)])
+
+
+@FUZZ
+@given(data=st.binary(max_size=4096), suffix=st.sampled_from(SUFFIXES))
+def test_arbitrary_bytes_load_or_raise_audio_error(data, suffix):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"input{suffix}"
+        path.write_bytes(data)
+        try:
+            audio = load_audio(path)
+        except AudioError as exc:
+            assert str(path) in str(exc)
+        else:
+            assert audio.dtype == np.float32 and audio.ndim == 1 and np.isfinite(audio).all()
+
+
+@FUZZ
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=20),
+    cut=st.integers(0, 2000),
+)
+def test_damaged_wav_files_load_or_raise_audio_error(edits, cut):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "damaged.wav"
+        path.write_bytes(mangled(real_wav_bytes(), edits, cut))
+        try:
+            audio = load_audio(path)
+        except AudioError as exc:
+            assert str(path) in str(exc)
+        else:
+            assert audio.dtype == np.float32 and audio.ndim == 1 and np.isfinite(audio).all()
+
+
+@FUZZ
+@given(
+    samples=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=600),
+    rate=st.integers(1, 200_000),
+)
+def test_arrays_of_any_values_and_rates_load_or_raise_audio_error(samples, rate):
+    try:
+        audio = load_audio(np.array(samples, dtype=np.float32), sample_rate=16000) if rate else None
+    except AudioError:
+        return
+    assert audio.dtype == np.float32 and np.isfinite(audio).all()
+
+
+ALLOWED = set(LETTERS) | {" ", "'"}
+
+
+@FUZZ
+@given(text=st.text(max_size=300))
+def test_normaliser_output_is_clean_and_stable(text):
+    normalized = normalize_text(text)
+    assert set(normalized) <= ALLOWED
+    assert "  " not in normalized and normalized == normalized.strip()
+    assert normalize_text(normalized) == normalized
+
+
+@FUZZ
+@given(data=st.binary(max_size=2048))
+def test_arbitrary_manifest_bytes_read_or_raise_manifest_error(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.jsonl"
+        path.write_bytes(data)
+        try:
+            utterances = read_manifest(path)
+        except ManifestError as exc:
+            assert str(path) in str(exc)
+        else:
+            assert all(isinstance(u.text, str) and isinstance(u.audio, Path) for u in utterances)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@FUZZ
+@given(
+    records=st.lists(st.dictionaries(st.sampled_from(["audio", "text", "id", "duration", "speaker", "x"]), JSON_VALUES))
+)
+def test_manifest_records_of_any_shape_read_or_raise_manifest_error(records):
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        try:
+            read_manifest(path)
+        except ManifestError as exc:
+            assert str(path) in str(exc)
+
+
+@FUZZ
+@given(data=st.binary(max_size=2048))
+def test_arbitrary_config_bytes_load_or_raise_config_error(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.toml"
+        path.write_bytes(data)
+        with pytest.raises(ConfigError):  # no byte string is a complete training config
+            load_train_config(path)
+
+
+TOML_SCALARS = st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=True) | st.booleans() | st.text(max_size=10)
+SECTIONS = ("data", "model", "optim", "specaugment", "features", "tokenizer", "bogus")
+KEYS = ("train_manifest", "valid_manifest", "stats", "hidden_size", "num_layers", "dropout", "peak_lr",
+        "frequency_warp", "frontend", "stack_frames", "epochs", "n_mels", "kind", "x")  # fmt: skip
+
+
+def toml_value(value) -> str:
+    import json
+    import math
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return json.dumps(value)
+
+
+@FUZZ
+@given(
+    sections=st.dictionaries(
+        st.sampled_from(SECTIONS), st.dictionaries(st.sampled_from(KEYS), TOML_SCALARS, max_size=5), max_size=5
+    ),
+    top=st.dictionaries(st.sampled_from(KEYS), TOML_SCALARS, max_size=3),
+)
+def test_configs_of_any_values_load_or_raise_config_error(sections, top):
+    lines = [f"{k} = {toml_value(v)}" for k, v in top.items()]
+    for name, table in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.toml"
+        path.write_text("\n".join(lines) + "\n")
+        try:
+            load_train_config(path)
+        except ConfigError:
+            pass
