@@ -197,6 +197,19 @@ def _build(cls, data: Any, what: str, meta_path: Path):
         raise CheckpointError(f"{meta_path}: invalid {what} settings ({exc})") from exc
 
 
+def _inside(directory: Path, name: object, meta_path: Path) -> Path:
+    """``directory / name`` for a plain file name that stays inside ``directory``, even through
+    symbolic links; anything else (a path, ``..``, a link out) is refused."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise CheckpointError(
+            f"{meta_path}: the weights file must be a plain file name in the checkpoint, got {name!r}"
+        )
+    path = directory / name
+    if not path.resolve().is_relative_to(directory.resolve()):
+        raise CheckpointError(f"{meta_path}: the weights file {name!r} leads outside the checkpoint directory")
+    return path
+
+
 def load_checkpoint(path: PathLike) -> Checkpoint:
     """Rebuild a model from a checkpoint directory, verifying it first.
 
@@ -208,7 +221,9 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     metadata = read_metadata(directory)
     meta_path = directory / METADATA_FILE
     weights_info = metadata.get("weights", {})
-    weights_path = directory / str(weights_info.get("file", WEIGHTS_FILE))
+    if not isinstance(weights_info, dict):
+        raise CheckpointError(f"{meta_path}: 'weights' must be an object naming the weights file")
+    weights_path = _inside(directory, weights_info.get("file", WEIGHTS_FILE), meta_path)
     if not weights_path.is_file():
         raise CheckpointError(f"{weights_path}: weights file is missing")
     size = weights_path.stat().st_size

@@ -111,3 +111,21 @@ def test_checkpoint_is_readable_by_others(tiny_checkpoint):
     assert tiny_checkpoint.stat().st_mode & 0o005 == 0o005
     for path in tiny_checkpoint.iterdir():
         assert path.stat().st_mode & 0o004
+
+
+@pytest.mark.parametrize("name", ["../tiny2/model.safetensors", "/etc/passwd", "..", "", 7, "sub/model.safetensors"])
+def test_a_weights_file_outside_the_checkpoint_is_refused(tiny_checkpoint, name):
+    meta_path = tiny_checkpoint / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["weights"]["file"] = name
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="plain file name in the checkpoint"):
+        load_checkpoint(tiny_checkpoint)
+
+
+def test_a_weights_link_out_of_the_checkpoint_is_refused(tiny_checkpoint, tmp_path):
+    outside = tmp_path / "elsewhere.safetensors"
+    (tiny_checkpoint / WEIGHTS_FILE).rename(outside)
+    (tiny_checkpoint / WEIGHTS_FILE).symlink_to(outside)
+    with pytest.raises(CheckpointError, match="leads outside the checkpoint directory"):
+        load_checkpoint(tiny_checkpoint)
