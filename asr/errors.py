@@ -25,3 +25,7 @@ class ConfigError(ASRError):
 
 class ManifestError(ASRError):
     """A manifest line is malformed (not JSON, missing ``audio`` or ``text``)."""
+
+
+class TrainingError(ASRError):
+    """Training cannot go on: its loss or gradients keep coming out non-finite."""

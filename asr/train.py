@@ -57,7 +57,7 @@ from asr.distributed import (
     replicas_agree,
     select_device,
 )
-from asr.errors import ASRError, CheckpointError, ConfigError
+from asr.errors import ASRError, CheckpointError, ConfigError, TrainingError
 from asr.experiment import BEST, LAST, TENSORBOARD, epoch_name, prune_epoch_checkpoints
 from asr.features import FeatureExtractor, Normalizer
 from asr.manifest import read_manifest
@@ -70,6 +70,8 @@ from asr.train_state import TrainingProgress, encode_state, restore_state
 logger = logging.getLogger(__name__)
 
 CPU = torch.device("cpu")
+# Steps with a non-finite loss or gradient are skipped; this many in a row end training.
+MAX_SKIPPED_IN_A_ROW = 20
 
 
 @dataclass
@@ -320,7 +322,8 @@ class Trainer:
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
 
     def train_step(self, batch: Batch | None, contributes: bool = True) -> StepStats:
-        """One optimizer step on this process's ``batch``.
+        """One optimizer step on this process's ``batch``; skipped if its loss or gradient is
+        not finite (see :meth:`skip_step`).
 
         A step that does not ``contribute`` (a padding slot at the end of an epoch, in a job of
         several processes) runs its stand-in batch with zero weight, because DDP needs every
@@ -347,22 +350,51 @@ class Trainer:
         all_reduce_sum(totals, self.context)
         global_utts = int(totals[1])
         self.optimizer.zero_grad(set_to_none=True)
+        if not math.isfinite(float(totals[0])):  # every process sees the same summed loss
+            return self.skip_step(f"loss {float(totals[0])}", lr)
         # DDP averages gradients over processes, so scaling by world_size makes the gradient that
         # of the global summed loss over the global utterances; with one process, loss / utts.
         self.scaler.scale(loss * world_size / global_utts).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.clip_grad_norm)
+        if not self.amp and not math.isfinite(float(grad_norm)):  # (with AMP the scaler skips such steps)
+            self.optimizer.zero_grad(set_to_none=True)
+            return self.skip_step(f"gradient norm {float(grad_norm)}", lr)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.progress.skipped_in_a_row = 0
         return StepStats(float(totals[0]), global_utts, lr, float(grad_norm))
+
+    def skip_step(self, what: str, lr: float) -> StepStats:
+        """Count a step whose ``what`` was not finite and leave the weights alone; give up when
+        :data:`MAX_SKIPPED_IN_A_ROW` steps in a row were skipped.
+
+        Raises:
+            TrainingError: training keeps producing non-finite values.
+        """
+        progress = self.progress
+        progress.skipped_steps += 1
+        progress.skipped_in_a_row += 1
+        if self.context.is_main:
+            logger.warning(
+                "step %d: %s is not finite; step skipped (%d skipped so far)", progress.step + 1, what,
+                progress.skipped_steps,
+            )  # fmt: skip
+        if progress.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+            raise TrainingError(
+                f"the last {progress.skipped_in_a_row} training steps had a non-finite {what.split()[0]}; "
+                "stopping (lower optim.peak_lr or check the data for broken audio)"
+            )
+        return StepStats(0.0, 0, lr, float("nan"))
 
     def log_step(self, stats: StepStats, bar: tqdm) -> None:
         x = self.progress.batches_done
-        if self.writer is not None and self.progress.step % self.config.log_every_steps == 0:
+        if self.writer is not None and stats.utterances and self.progress.step % self.config.log_every_steps == 0:
             self.writer.add_scalar("train/loss", stats.loss_sum / stats.utterances, x)
             self.writer.add_scalar("train/lr", stats.lr, x)
             self.writer.add_scalar("train/grad_norm", stats.grad_norm, x)
-        bar.set_postfix(loss=f"{stats.loss_sum / stats.utterances:.3f}", lr=f"{stats.lr:.2e}")
+        if stats.utterances:
+            bar.set_postfix(loss=f"{stats.loss_sum / stats.utterances:.3f}", lr=f"{stats.lr:.2e}")
 
     def train_one_epoch(self) -> float:
         """Run the rest of the current epoch; return its mean loss per utterance."""
@@ -402,6 +434,8 @@ class Trainer:
         )
         metrics = broadcast_from_main(metrics, self.context)
         row = {"epoch": progress.epoch + 1, "step": progress.step, "train_loss": train_loss}
+        if progress.skipped_steps:
+            row["skipped_steps"] = progress.skipped_steps
         row.update({f"valid_{k}": v for k, v in metrics.items()})
         progress.history.append(row)
         if self.writer is not None:

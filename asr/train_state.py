@@ -52,6 +52,8 @@ class TrainingProgress:
     epoch_utterances: int = 0  # utterances of this epoch's batches so far
     history: list[dict] = field(default_factory=list)  # one row of metrics per finished epoch
     batches_done: int = 0  # global batches done overall: the learning-rate schedule's clock
+    skipped_steps: int = 0  # steps skipped overall for a loss or gradient that was not finite
+    skipped_in_a_row: int = 0  # of which the latest consecutive ones
 
 
 @dataclass(frozen=True)

@@ -252,3 +252,36 @@ def test_config_rejects_bad_device_and_negative_epoch_checkpoints():
         TrainConfig(data=data, device="gpu")
     with pytest.raises(ConfigError, match="keep_epoch_checkpoints"):
         TrainConfig(data=data, keep_epoch_checkpoints=-1)
+
+
+def test_steps_with_a_non_finite_loss_are_skipped_counted_and_reported(toy_corpus, monkeypatch, caplog):
+    real_loss = asr.train.compute_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(model, batch):
+        calls["n"] += 1
+        loss, utts = real_loss(model, batch)
+        return (loss * float("nan"), utts) if calls["n"] in (2, 3) else (loss, utts)
+
+    monkeypatch.setattr(asr.train, "compute_loss", sometimes_nan)
+    caplog.set_level(logging.WARNING)
+    result = train(toy_config(toy_corpus, epochs=1), progress_bars=False)
+    assert result.history[-1]["skipped_steps"] == 2
+    assert "step 2: loss nan is not finite; step skipped (1 skipped so far)" in caplog.text
+    weights = load_checkpoint(toy_corpus / "exp" / "last").model.state_dict()
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_training_stops_clearly_when_the_loss_stays_non_finite(toy_corpus, monkeypatch):
+    from asr.errors import TrainingError
+
+    real_loss = asr.train.compute_loss
+    monkeypatch.setattr(asr.train, "MAX_SKIPPED_IN_A_ROW", 3)
+
+    def infinite(model, batch):
+        loss, utts = real_loss(model, batch)
+        return loss * float("inf"), utts
+
+    monkeypatch.setattr(asr.train, "compute_loss", infinite)
+    with pytest.raises(TrainingError, match="the last 3 training steps had a non-finite loss"):
+        train(toy_config(toy_corpus, epochs=1), progress_bars=False)
