@@ -130,9 +130,38 @@ def save_checkpoint(
     """Write ``model`` and its settings to ``directory`` atomically.
 
     ``extra_files`` (name -> bytes) are written into the same directory in the same atomic
-    step; the trainer uses it for its resumption state.
+    step; the trainer uses it for its resumption state. Every file is flushed to disk before the
+    directory takes the place of the old one.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be written (a full disk, say); whatever
+            ``directory`` held before is left as it was.
     """
     directory = Path(directory)
+    try:
+        _write_checkpoint(directory, model, features, normalizer, tokenizer, provenance, extra_files)
+    except (OSError, SafetensorError) as exc:  # safetensors reports its I/O errors as its own
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CheckpointError(
+            f"cannot write checkpoint {directory}: {reason}; the previous one there is unchanged"
+        ) from exc
+    return directory
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _write_checkpoint(
+    directory: Path,
+    model: CTCModel,
+    features: FeatureConfig,
+    normalizer: Normalizer,
+    tokenizer: Tokenizer,
+    provenance: dict[str, Any] | None,
+    extra_files: dict[str, bytes] | None,
+) -> None:
     with atomic_directory(directory) as tmp:
         weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE))
@@ -153,7 +182,8 @@ def save_checkpoint(
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
-    return directory
+        for path in tmp.iterdir():
+            _fsync(path)
 
 
 def read_metadata(directory: PathLike) -> dict[str, Any]:

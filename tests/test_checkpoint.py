@@ -129,3 +129,36 @@ def test_a_weights_link_out_of_the_checkpoint_is_refused(tiny_checkpoint, tmp_pa
     (tiny_checkpoint / WEIGHTS_FILE).symlink_to(outside)
     with pytest.raises(CheckpointError, match="leads outside the checkpoint directory"):
         load_checkpoint(tiny_checkpoint)
+
+
+FULL_DISK_SCRIPT = """
+import resource, signal, sys
+from asr.checkpoint import load_checkpoint, save_checkpoint
+from asr.errors import CheckpointError
+ck = load_checkpoint(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # no file may grow past 4 KiB: a full disk
+try:
+    save_checkpoint(sys.argv[1], ck.model, ck.features, ck.normalizer, ck.tokenizer, {"note": "new"})
+except CheckpointError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_a_failing_write_leaves_the_previous_checkpoint_intact(tiny_checkpoint):
+    """A real write failure from the kernel (a file-size limit standing in for a full disk)."""
+    import subprocess
+    import sys
+
+    before = load_checkpoint(tiny_checkpoint).model.state_dict()
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_SCRIPT, str(tiny_checkpoint)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 3, result.stderr
+    assert f"cannot write checkpoint {tiny_checkpoint}" in result.stdout
+    assert "the previous one there is unchanged" in result.stdout
+    after = load_checkpoint(tiny_checkpoint)
+    assert after.provenance == {"note": "test"}
+    assert all(torch.equal(before[k], v) for k, v in after.model.state_dict().items())
+    assert sorted(p.name for p in tiny_checkpoint.parent.iterdir()) == ["tiny"]  # no temporaries left
