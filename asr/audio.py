@@ -1,7 +1,8 @@
 """Reading audio into the mono float32 waveform the model expects.
 
 Files are read with soundfile (WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3), mixed down to mono by
-averaging channels and resampled with torchaudio's band-limited sinc resampler.
+averaging channels and resampled with torchaudio's band-limited sinc resampler. A file cut
+short or damaged part-way gives the audio before the damage, with a warning.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ SAMPLE_RATE = 16_000
 
 AudioInput = str | os.PathLike | np.ndarray | torch.Tensor
 
+# Frames decoded at a time: what a file damaged part-way loses at most, beyond the damage.
+READ_BLOCK_FRAMES = 4096
+
 
 def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     """Resample a mono waveform.
@@ -42,15 +46,42 @@ def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     return out.numpy().astype(np.float32, copy=False)
 
 
-def _read_file(path: Path) -> tuple[np.ndarray, int]:
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
+def _read_blocks(sound: soundfile.SoundFile, path: Path) -> np.ndarray:
+    """All of ``sound`` as ``(T, channels)`` float32; a file damaged or cut short part-way
+    gives the audio before the damage, with a warning (as ffmpeg does)."""
+    blocks: list[np.ndarray] = []
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        for block in sound.blocks(READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
+            blocks.append(block)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        if not blocks:
+            raise
+        decoded = sum(len(b) for b in blocks) / sound.samplerate
+        logger.warning("%s: damaged or truncated after %.2f s (%s); using the audio before that", path, decoded, exc)
+    if not blocks:
+        return np.zeros((0, sound.channels), dtype=np.float32)
+    return np.concatenate(blocks)
+
+
+def _read_file(path: Path) -> tuple[np.ndarray, int]:
+    try:
+        f = open(path, "rb")  # opened here, so that the OS's reason for a refusal is kept
+    except FileNotFoundError as exc:
+        raise AudioError(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise AudioError(f"{path}: is a directory, not an audio file") from exc
+    except PermissionError as exc:
+        raise AudioError(f"{path}: permission denied: the file cannot be read") from exc
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
+    try:
+        with f, soundfile.SoundFile(f) as sound:
+            data, rate = _read_blocks(sound, path), sound.samplerate
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: not a readable audio file ({exc})") from exc
+        reason = getattr(exc, "error_string", None) or str(exc)  # libsndfile's own words
+        raise AudioError(f"{path}: not a readable audio file ({reason})") from exc
+    except OSError as exc:  # the disk or the network share failed mid-read
+        raise AudioError(f"{path}: reading failed ({exc.strerror or exc})") from exc
     # (T, channels) -> (T,): average the channels.
     return data.mean(axis=1, dtype=np.float32), rate
 
@@ -110,5 +141,6 @@ def audio_duration(path: str | os.PathLike) -> float:
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: not a readable audio file ({exc})") from exc
+        reason = getattr(exc, "error_string", None) or str(exc)  # libsndfile's own words
+        raise AudioError(f"{path}: not a readable audio file ({reason})") from exc
     return float(info.frames) / float(info.samplerate)

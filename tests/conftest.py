@@ -56,6 +56,11 @@ def speechlike() -> np.ndarray:
 @pytest.fixture
 def tiny_checkpoint(tmp_path) -> Path:
     """A randomly initialised small bidirectional model saved as a real checkpoint."""
+    return make_tiny_checkpoint(tmp_path)
+
+
+def make_tiny_checkpoint(tmp_path: Path) -> Path:
+    """:func:`tiny_checkpoint` in ``tmp_path/tiny`` (for fixtures of wider scope)."""
     tokenizer = CharTokenizer()
     config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_layers=2)
     torch.manual_seed(0)

@@ -20,7 +20,7 @@ from asr.manifest import read_manifest
 from asr.text import LETTERS, normalize_text
 from asr.train_config import load_train_config
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".txt", "")
 
 
