@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from asr.cli_common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options
+from asr.cli_common import EXIT_OK, EXIT_SOME_FAILED, add_decoder_flags, add_model_flags, decode_options
 
 
 def recognizer_from_args(args: argparse.Namespace, endpoint=None):
@@ -52,6 +52,9 @@ def cmd_dictate(args: argparse.Namespace) -> int:
         f"{report.overflows} input overflow(s)" + (" (audio was lost)" if report.overflows else ""),
         file=sys.stderr,
     )
+    if report.device_error:
+        print(f"error: {report.device_error}; the text heard before it is kept", file=sys.stderr)
+        return EXIT_SOME_FAILED
     return EXIT_OK
 
 

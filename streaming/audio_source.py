@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 PORTAUDIO_PACKAGE = "libportaudio2"
 BLOCK_SECONDS = 0.1  # 100 ms blocks: short enough for live partials, long enough to be cheap
 QUEUE_TIMEOUT_SECONDS = 0.5
+# A live device delivers a block every BLOCK_SECONDS; none for this long means it went away
+# (unplugged, or its sound server died) even if PortAudio still calls the stream active.
+DEVICE_SILENT_SECONDS = 5.0
 
 
 class DeviceError(ASRError):
@@ -95,19 +98,31 @@ class Microphone:
         except self.sd.PortAudioError as exc:
             raise DeviceError(f"cannot open capture device {self.name!r}: {exc}") from exc
         logger.info("recording from %s at %d Hz", self.name, self.sample_rate)
+        last_block = time.monotonic()
         try:
             while True:
                 try:
                     block = self.blocks.get(timeout=QUEUE_TIMEOUT_SECONDS)
                 except queue.Empty:
-                    if not self.stream.active:
-                        raise DeviceError(f"capture device {self.name!r} stopped delivering audio") from None
+                    silent = time.monotonic() - last_block
+                    if not self.stream.active or silent > DEVICE_SILENT_SECONDS:
+                        raise DeviceError(
+                            f"capture device {self.name!r} stopped delivering audio ({silent:.1f} s without any)"
+                        ) from None
                     continue
+                last_block = time.monotonic()
                 self.stats.blocks += 1
                 yield block
         finally:
-            self.stream.stop()
-            self.stream.close()
+            self._close()
+
+    def _close(self) -> None:
+        """Stop and close the stream; a device that is gone may refuse both, which is fine."""
+        for action in (self.stream.stop, self.stream.close):
+            try:
+                action()
+            except self.sd.PortAudioError as exc:
+                logger.warning("closing capture device %r: %s", self.name, exc)
 
 
 class FileSource:

@@ -1,8 +1,8 @@
 """``asr dictate``: live transcription from a microphone (or a replayed file) to the terminal.
 
 The partial text of the open segment is redrawn in place on one terminal line; each finalized
-segment is printed on its own line (and appended to ``--output`` when given). Ctrl+C or the end
-of the input stops cleanly: the last segment is flushed first.
+segment is printed on its own line (and appended to ``--output`` when given). Ctrl+C, the end
+of the input, or the loss of the device stops cleanly: the last segment is flushed first.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TextIO
 import numpy as np
 
 from asr.transcript import Segment, Transcript
+from streaming.audio_source import DeviceError
 from streaming.resample import StreamingResampler
 from streaming.stream import Recognizer
 
@@ -31,7 +32,8 @@ class DictationReport:
     transcript: Transcript
     overflows: int
     blocks: int
-    interrupted: bool
+    interrupted: bool  # stopped by Ctrl+C
+    device_error: str | None = None  # the device went away mid-dictation: what was said
 
 
 class Display:
@@ -71,6 +73,7 @@ def dictate(
     resampler = StreamingResampler(source_rate, recognizer.sample_rate)
     shown = 0
     interrupted = False
+    device_error: str | None = None
     sink = open(output, "a", encoding="utf-8") if output else None  # noqa: SIM115 - closed below
 
     def emit_new_segments() -> None:
@@ -90,6 +93,9 @@ def dictate(
                 display.partial(stream.partial)
         except KeyboardInterrupt:
             interrupted = True
+        except DeviceError as exc:  # the device went away: keep what was heard
+            device_error = str(exc)
+            logger.error("%s; finishing the segment under way", exc)
         stream.accept_waveform(resampler.flush())
         transcript = stream.finish()
         emit_new_segments()
@@ -100,7 +106,7 @@ def dictate(
     overflows = stats.overflows if stats else 0
     if overflows:
         logger.warning("the input overflowed %d times (audio was lost; the machine fell behind)", overflows)
-    return DictationReport(transcript, overflows, stats.blocks if stats else 0, interrupted)
+    return DictationReport(transcript, overflows, stats.blocks if stats else 0, interrupted, device_error)
 
 
 def live_terminal() -> bool:

@@ -27,6 +27,7 @@ RATE = 16_000
 SAMPLE = "asr/samples/sample.wav"
 # As for the same recording replayed from the file (tests/test_bundled_streaming.py).
 MAX_CER = 0.5
+STARTUP_TIMEOUT_SECONDS = 120
 
 
 def _pactl(*args: str) -> str:
@@ -56,7 +57,7 @@ def virtual_microphone(tmp_path):
     ).strip()  # fmt: skip
     _pactl("set-default-source", name)
     yield fifo
-    _pactl("unload-module", module)
+    subprocess.run(["pactl", "unload-module", module], capture_output=True)  # gone if the test killed the daemon
     if started:
         subprocess.run(["pulseaudio", "--kill"], capture_output=True)
 
@@ -86,8 +87,26 @@ def feed(fifo, audio: np.ndarray, stop: threading.Event, spoken: threading.Event
 def _write(fd: int, data: bytes) -> None:
     try:
         os.write(fd, data)
-    except BlockingIOError:
+    except (BlockingIOError, BrokenPipeError):  # a full pipe, or a sound server that is gone
         pass
+
+
+def start_dictating(command: list[str]) -> tuple[subprocess.Popen, list[str]]:
+    """Start ``asr dictate`` and wait until it listens (it says so on stderr); returns the
+    process and the stderr lines read so far."""
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:  # it exited
+            break
+        lines.append(line)
+        if "listening on" in line:
+            return process, lines
+    process.kill()
+    raise AssertionError("asr dictate never started listening:\n" + "".join(lines) + process.stderr.read())
 
 
 def test_dictate_transcribes_the_virtual_microphone(virtual_microphone, tmp_path):
@@ -96,9 +115,7 @@ def test_dictate_transcribes_the_virtual_microphone(virtual_microphone, tmp_path
     speech = load_audio(SAMPLE)
     out = tmp_path / "dictated.txt"
     command = [sys.executable, "-m", "asr.cli", "dictate", "--device", "pulse", "--output", str(out)]
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(3)  # let it open the device
+    process, early = start_dictating(command)
     stop, spoken = threading.Event(), threading.Event()
     feeder = threading.Thread(target=feed, args=(virtual_microphone, speech, stop, spoken))
     feeder.start()
@@ -107,6 +124,7 @@ def test_dictate_transcribes_the_virtual_microphone(virtual_microphone, tmp_path
         time.sleep(2.5)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=30)
+        stderr = "".join(early) + stderr
     finally:
         stop.set()
         feeder.join()
@@ -115,6 +133,34 @@ def test_dictate_transcribes_the_virtual_microphone(virtual_microphone, tmp_path
     assert "listening on" in stderr
     dictated = float(stderr.split("dictated ")[1].split(" s")[0])
     assert dictated >= len(speech) / RATE  # at least as much audio as the speech arrived
+    reference = normalize_text(open(SAMPLE.replace(".wav", ".txt")).read())
+    heard = " ".join(out.read_text().split())
+    assert error_rates([reference], [heard]).cer < MAX_CER, heard
+
+
+def test_dictate_reports_a_lost_device_and_keeps_what_it_heard(virtual_microphone, tmp_path):
+    """The sound server dies mid-dictation (as a microphone being unplugged): asr dictate says
+    so, keeps the text heard before it, and exits with status 1 instead of crashing or hanging."""
+    speech = load_audio(SAMPLE)
+    out = tmp_path / "dictated.txt"
+    command = [sys.executable, "-m", "asr.cli", "dictate", "--device", "pulse", "--output", str(out)]
+    process, early = start_dictating(command)
+    stop, spoken = threading.Event(), threading.Event()
+    feeder = threading.Thread(target=feed, args=(virtual_microphone, speech, stop, spoken))
+    feeder.start()
+    try:
+        spoken.wait(timeout=30)
+        time.sleep(1.0)
+        subprocess.run(["pulseaudio", "--kill"], check=True, capture_output=True)  # the device goes away
+        stdout, stderr = process.communicate(timeout=60)
+        stderr = "".join(early) + stderr
+    finally:
+        stop.set()
+        feeder.join()
+        process.kill()
+    assert process.returncode == 1, stderr
+    assert "stopped delivering audio" in stderr and "the text heard before it is kept" in stderr
+    assert "Traceback" not in stderr
     reference = normalize_text(open(SAMPLE.replace(".wav", ".txt")).read())
     heard = " ".join(out.read_text().split())
     assert error_rates([reference], [heard]).cer < MAX_CER, heard

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -154,6 +156,29 @@ def test_dictate_replays_a_file_through_the_live_path(streaming_model, speechlik
     expected = [s.text for s in stream.finish().segments]
     assert printed == expected and expected
     assert out.read_text().splitlines() == ["earlier line", *expected]  # appended, nothing lost
+
+
+def test_a_device_lost_mid_dictation_keeps_what_was_heard(streaming_model, speechlike, tmp_path):
+    """A stand-in for the device (the real one is lost in tests/test_dictate_device.py): blocks of
+    speech, then the DeviceError that :class:`streaming.audio_source.Microphone` raises."""
+    from streaming.audio_source import DeviceError
+    from streaming.dictate import Display, dictate
+
+    audio = np.concatenate([speechlike, np.zeros(16000, dtype=np.float32), speechlike])
+
+    def source():
+        for start in range(0, len(audio), 1600):
+            yield audio[start : start + 1600]
+        raise DeviceError("capture device 'test' stopped delivering audio")
+
+    out = tmp_path / "dictated.txt"
+    report = dictate(Recognizer(streaming_model), source(), 16000, Display(io.StringIO(), live=False), out)
+    assert report.device_error == "capture device 'test' stopped delivering audio"
+    stream = Recognizer(streaming_model).create_stream()
+    stream.accept_waveform(audio)
+    expected = [s.text for s in stream.finish().segments]
+    assert [s.text for s in report.transcript.segments] == expected and expected
+    assert out.read_text().splitlines() == expected  # the segment under way was flushed too
 
 
 def test_dictate_at_another_rate_is_resampled(streaming_model, speechlike, tmp_path, capsys):
