@@ -78,6 +78,7 @@ def test_parallel_streams_give_what_each_gives_alone(tmp_path, speechlike, clip)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two hours of audio streamed at about 0.05 real-time factor
 def test_an_hour_of_the_bundled_streaming_model(shared_data):
     """The full-length soak of issue 8: one hour of real speech through the bundled model."""
     utterance = load_audio(shared_data / "timit_sample" / "dr1-fvmh0" / "sa1.flac")
