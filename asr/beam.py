@@ -177,13 +177,21 @@ class BeamDecoder:
     def __init__(self, config: BeamConfig, tokenizer: Tokenizer) -> None:
         self.config = config
         self.tokenizer = tokenizer
-        self.decoder = build_ctc_decoder(config, tokenizer)
+        # Every hypothesis of the beam: several can spell the same text along different paths,
+        # and the n best are taken after merging those (see decode).
+        self.decoder = build_ctc_decoder(config, tokenizer, nbest=config.beam_size)
         logger.info("beam search: %s", config)
 
     def decode(self, log_probs: torch.Tensor) -> list[Hypothesis]:
-        """The n-best hypotheses of ``(T, V)`` log-probabilities, best first."""
+        """The n-best distinct texts of ``(T, V)`` log-probabilities, best first; of the paths
+        that spell the same text, the best one stands for it."""
         if log_probs.dim() != 2:
             raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
         emissions = decoder_emissions(log_probs, self.tokenizer).unsqueeze(0)  # (1, T, V[+1])
-        results = self.decoder(emissions)[0]
-        return [to_hypothesis(r, log_probs, self.tokenizer) for r in results]
+        best: dict[str, Hypothesis] = {}
+        for result in self.decoder(emissions)[0]:  # best first
+            hypothesis = to_hypothesis(result, log_probs, self.tokenizer)
+            best.setdefault(hypothesis.text, hypothesis)
+            if len(best) == self.config.nbest:
+                break
+        return list(best.values())

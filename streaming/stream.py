@@ -16,7 +16,10 @@ same as running the unidirectional model over the whole recording.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,14 +38,33 @@ from streaming.endpoint import EndpointConfig, EndpointState, is_endpoint
 logger = logging.getLogger(__name__)
 
 
-def _native_lstm_kernels():
-    """PyTorch's own LSTM kernels instead of oneDNN's for the next call.
+_kernel_lock = threading.Lock()
+_kernel_users = 0
+_mkldnn_was_enabled = True
+
+
+@contextlib.contextmanager
+def _native_lstm_kernels() -> Iterator[None]:
+    """PyTorch's own LSTM kernels instead of oneDNN's while streams compute a chunk.
 
     On the two or three frames of a 100 ms chunk oneDNN's LSTM is about twice as slow (it is
     faster on whole recordings, which the offline path keeps). ``asr bench --streaming``
-    measures the chunk times this affects.
+    measures the chunk times this affects. The switch is process-wide, so streams in several
+    threads share it: the first to enter turns oneDNN off and the last to leave restores it.
     """
-    return torch.backends.mkldnn.flags(enabled=False, deterministic=None, allow_tf32=None, fp32_precision=None)
+    global _kernel_users, _mkldnn_was_enabled
+    with _kernel_lock:
+        if _kernel_users == 0:
+            _mkldnn_was_enabled = torch.backends.mkldnn.enabled
+            torch.backends.mkldnn.enabled = False
+        _kernel_users += 1
+    try:
+        yield
+    finally:
+        with _kernel_lock:
+            _kernel_users -= 1
+            if _kernel_users == 0:
+                torch.backends.mkldnn.enabled = _mkldnn_was_enabled
 
 
 class StreamFinishedError(ASRError):

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 import asr
 from asr.audio import load_audio
@@ -75,6 +76,7 @@ def test_parallel_streams_give_what_each_gives_alone(tmp_path, speechlike, clip)
     for thread in threads:
         thread.join()
     assert [results[i] for i in range(4)] == [alone] * 4 and alone
+    assert torch.backends.mkldnn.enabled  # the streams' kernel switch is restored once all are done
 
 
 @pytest.mark.slow
