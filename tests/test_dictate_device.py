@@ -7,6 +7,7 @@ dictation loop, the path a microphone takes. Needs ``pulseaudio``, ``pulseaudio-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -91,6 +93,20 @@ def _write(fd: int, data: bytes) -> None:
         pass
 
 
+@contextlib.contextmanager
+def speaking(fifo, audio: np.ndarray) -> Iterator[threading.Event]:
+    """Feed ``audio`` into the virtual microphone (then silence) from a thread for the duration
+    of the block; yields the event set once all of ``audio`` has been written."""
+    stop, spoken = threading.Event(), threading.Event()
+    feeder = threading.Thread(target=feed, args=(fifo, audio, stop, spoken))
+    feeder.start()
+    try:
+        yield spoken
+    finally:
+        stop.set()
+        feeder.join()
+
+
 def start_dictating(command: list[str]) -> tuple[subprocess.Popen, list[str]]:
     """Start ``asr dictate`` and wait until it listens (it says so on stderr); returns the
     process and the stderr lines read so far."""
@@ -116,18 +132,14 @@ def test_dictate_transcribes_the_virtual_microphone(virtual_microphone, tmp_path
     out = tmp_path / "dictated.txt"
     command = [sys.executable, "-m", "asr.cli", "dictate", "--device", "pulse", "--output", str(out)]
     process, early = start_dictating(command)
-    stop, spoken = threading.Event(), threading.Event()
-    feeder = threading.Thread(target=feed, args=(virtual_microphone, speech, stop, spoken))
-    feeder.start()
     try:
-        spoken.wait(timeout=30)
-        time.sleep(2.5)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
+        with speaking(virtual_microphone, speech) as spoken:
+            spoken.wait(timeout=30)
+            time.sleep(2.5)
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=30)
         stderr = "".join(early) + stderr
     finally:
-        stop.set()
-        feeder.join()
         process.kill()
     assert process.returncode == 0, stderr
     assert "listening on" in stderr
@@ -145,18 +157,14 @@ def test_dictate_reports_a_lost_device_and_keeps_what_it_heard(virtual_microphon
     out = tmp_path / "dictated.txt"
     command = [sys.executable, "-m", "asr.cli", "dictate", "--device", "pulse", "--output", str(out)]
     process, early = start_dictating(command)
-    stop, spoken = threading.Event(), threading.Event()
-    feeder = threading.Thread(target=feed, args=(virtual_microphone, speech, stop, spoken))
-    feeder.start()
     try:
-        spoken.wait(timeout=30)
-        time.sleep(1.0)
-        subprocess.run(["pulseaudio", "--kill"], check=True, capture_output=True)  # the device goes away
-        stdout, stderr = process.communicate(timeout=60)
+        with speaking(virtual_microphone, speech) as spoken:
+            spoken.wait(timeout=30)
+            time.sleep(1.0)
+            subprocess.run(["pulseaudio", "--kill"], check=True, capture_output=True)  # the device goes away
+            stdout, stderr = process.communicate(timeout=60)
         stderr = "".join(early) + stderr
     finally:
-        stop.set()
-        feeder.join()
         process.kill()
     assert process.returncode == 1, stderr
     assert "stopped delivering audio" in stderr and "the text heard before it is kept" in stderr
