@@ -1,11 +1,11 @@
 """Training a CTC model, on one process or many: the loop, validation, checkpoints, resumption.
 
 Built from small named steps in the manner of icefall's ``train.py``: :func:`build_data`,
-:func:`compute_loss`, :meth:`Trainer.train_step`, :meth:`Trainer.train_one_epoch`,
-:func:`validate`, and :func:`train` to drive them. Checkpoints (see :mod:`asr.experiment`) go to
-``<exp_dir>/last`` (resumable, written every ``checkpoint_every_steps`` and at each epoch's end),
-``<exp_dir>/best`` (lowest validation WER) and ``<exp_dir>/epoch-<n>`` (the newest
-``keep_epoch_checkpoints`` epochs, for ``asr average``).
+:meth:`Trainer.train_step` (one optimizer step: see :mod:`asr.train_step`),
+:meth:`Trainer.train_one_epoch`, :func:`validate`, and :func:`train` to drive them. Checkpoints
+(see :mod:`asr.experiment`) go to ``<exp_dir>/last`` (resumable, written every
+``checkpoint_every_steps`` and at each epoch's end), ``<exp_dir>/best`` (lowest validation WER)
+and ``<exp_dir>/epoch-<n>`` (the newest ``keep_epoch_checkpoints`` epochs, for ``asr average``).
 
 Launched by ``torchrun`` (see :mod:`asr.distributed`), each process holds every training
 utterance's features, trains a replica of the model wrapped in DistributedDataParallel on its
@@ -20,21 +20,17 @@ of processes: see :mod:`asr.train_state`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from asr.audio_dataset import AudioDataset
-from asr.augment import SpecAugment
 from asr.checkpoint import load_checkpoint, resolve_checkpoint_dir, save_checkpoint
 from asr.dataset import (
     Batch,
@@ -49,7 +45,6 @@ from asr.decoding import greedy_decode_batch
 from asr.distributed import (
     SINGLE_PROCESS,
     DistributedContext,
-    all_reduce_sum,
     barrier,
     broadcast_from_main,
     context_from_env,
@@ -57,7 +52,7 @@ from asr.distributed import (
     replicas_agree,
     select_device,
 )
-from asr.errors import ASRError, CheckpointError, ConfigError, TrainingError
+from asr.errors import CheckpointError, ConfigError
 from asr.experiment import BEST, LAST, TENSORBOARD, epoch_name, prune_epoch_checkpoints
 from asr.features import FeatureExtractor, Normalizer
 from asr.manifest import read_manifest
@@ -66,12 +61,11 @@ from asr.network import CTCModel
 from asr.tokenizer import Tokenizer, build_tokenizer
 from asr.train_config import TrainConfig
 from asr.train_state import TrainingProgress, encode_state, restore_state
+from asr.train_step import StepRunner, StepStats, ctc_loss, log_step
 
 logger = logging.getLogger(__name__)
 
 CPU = torch.device("cpu")
-# Steps with a non-finite loss or gradient are skipped; this many in a row end training.
-MAX_SKIPPED_IN_A_ROW = 20
 
 
 @dataclass
@@ -80,31 +74,6 @@ class TrainingData:
     valid: FeatureDataset
     extractor: FeatureExtractor
     tokenizer: Tokenizer
-
-
-@dataclass(frozen=True)
-class StepStats:
-    """One optimizer step, summed over all processes."""
-
-    loss_sum: float  # summed CTC loss of the step's utterances
-    utterances: int
-    lr: float
-    grad_norm: float
-
-
-def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
-    """Linear warm-up to ``peak_lr`` then cosine decay to ``min_lr_ratio * peak_lr``.
-
-    ``step`` and ``total_steps`` count global batches (see :mod:`asr.train_state`), so the
-    schedule follows the data seen whatever the number of processes; with one process a global
-    batch is an optimizer step.
-    """
-    optim = config.optim
-    if step < optim.warmup_steps:
-        return optim.peak_lr * (step + 1) / optim.warmup_steps
-    progress = min(1.0, (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps))
-    floor = optim.min_lr_ratio
-    return optim.peak_lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def rank_seed(seed: int, rank: int, step: int) -> int:
@@ -152,25 +121,6 @@ def build_data(config: TrainConfig, progress_bars: bool = True) -> TrainingData:
     return TrainingData(train, valid, extractor, tokenizer)
 
 
-def ctc_loss(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Summed CTC loss of ``(N, T', V)`` log-probabilities against the batch's tokens."""
-    return torch.nn.functional.ctc_loss(
-        log_probs.transpose(0, 1),  # (T', N, V), as ctc_loss wants
-        batch.tokens,
-        out_lengths,
-        batch.token_lengths,
-        blank=0,
-        reduction="sum",
-        zero_infinity=True,
-    )
-
-
-def compute_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed CTC loss of a batch and its number of utterances (``model``: a CTCModel, maybe in DDP)."""
-    log_probs, out_lengths, _ = model(batch.features, batch.lengths)  # (N, T', V)
-    return ctc_loss(log_probs, out_lengths, batch), torch.tensor(len(batch.ids))
-
-
 def validate(
     model: CTCModel, data: TrainingData, max_batch_frames: int, device: torch.device = CPU
 ) -> dict[str, float]:
@@ -194,8 +144,8 @@ def validate(
 class Trainer:
     """Owns the model, optimizer, progress and writers of one training process.
 
-    ``model`` is this process's replica; ``network`` is what trains it: ``model`` itself, or
-    ``model`` wrapped in DistributedDataParallel once :meth:`run` starts in a job of several.
+    ``model`` is this process's replica; :attr:`steps` trains it, wrapped in
+    DistributedDataParallel once :meth:`run` starts in a job of several.
     """
 
     def __init__(
@@ -213,20 +163,18 @@ class Trainer:
         self.progress_bars = progress_bars and context.is_main
         self.exp_dir = Path(config.exp_dir)
         self.model = CTCModel(config.model).to(device)
-        self.network: torch.nn.Module = self.model
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.optim.peak_lr, weight_decay=config.optim.weight_decay
         )
-        self.amp = config.amp and device.type == "cuda"
-        if config.amp and not self.amp and context.is_main:
+        amp = config.amp and device.type == "cuda"
+        if config.amp and not amp and context.is_main:
             logger.info("amp = true is ignored: mixed precision needs a CUDA device, training runs on %s", device)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
-        self.specaugment = SpecAugment(config.specaugment)
-        self.previous_batch: Batch | None = None
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp)
         self.progress = TrainingProgress()
         self.frames = [data.train.num_frames(i) for i in range(len(data.train))]
         self.batches_per_epoch = len(bucket_batches(self.frames, config.max_batch_frames, config.seed, 0))
         self.total_batches = self.batches_per_epoch * config.epochs
+        self.steps = StepRunner(config, self.model, self.optimizer, self.scaler, self.total_batches, context, device)
         self.writer = SummaryWriter(str(self.exp_dir / TENSORBOARD)) if context.is_main else None
 
     def provenance(self) -> dict:
@@ -309,92 +257,9 @@ class Trainer:
             progress.step,
         )  # fmt: skip
 
-    def distribute(self) -> None:
-        """Wrap the replica in DistributedDataParallel in a job of several processes.
-
-        DDP broadcasts rank 0's weights as it starts, so replicas begin identical.
-        """
-        if self.context.is_distributed and self.network is self.model:
-            device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.network = DistributedDataParallel(self.model, device_ids=device_ids)
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
-
     def train_step(self, batch: Batch | None, contributes: bool = True) -> StepStats:
-        """One optimizer step on this process's ``batch``; skipped if its loss or gradient is
-        not finite (see :meth:`skip_step`).
-
-        A step that does not ``contribute`` (a padding slot at the end of an epoch, in a job of
-        several processes) runs its stand-in batch with zero weight, because DDP needs every
-        process in every backward pass. ``None`` (a batch none of whose audio could be read)
-        reruns the previous batch with zero weight.
-        """
-        config, world_size = self.config, self.context.world_size
-        if batch is None:
-            if self.previous_batch is None:
-                raise ASRError("the first training batch of this run has no readable audio")
-            batch, contributes = self.previous_batch, False
-        self.previous_batch = batch
-        batch = batch.to(self.device)
-        batch = dataclasses.replace(batch, features=self.specaugment(batch.features))
-        lr = learning_rate(self.progress.batches_done, self.total_batches, config)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        with self.autocast():
-            loss, utts = compute_loss(self.network, batch)
-        if not contributes:
-            loss, utts = loss * 0, utts * 0
-        # (summed loss, utterances) of every process's batch together; float64 keeps the count exact.
-        totals = torch.tensor([loss.item(), float(utts)], dtype=torch.float64, device=self.device)
-        all_reduce_sum(totals, self.context)
-        global_utts = int(totals[1])
-        self.optimizer.zero_grad(set_to_none=True)
-        if not math.isfinite(float(totals[0])):  # every process sees the same summed loss
-            return self.skip_step(f"loss {float(totals[0])}", lr)
-        # DDP averages gradients over processes, so scaling by world_size makes the gradient that
-        # of the global summed loss over the global utterances; with one process, loss / utts.
-        self.scaler.scale(loss * world_size / global_utts).backward()
-        self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.optim.clip_grad_norm)
-        if not self.amp and not math.isfinite(float(grad_norm)):  # (with AMP the scaler skips such steps)
-            self.optimizer.zero_grad(set_to_none=True)
-            return self.skip_step(f"gradient norm {float(grad_norm)}", lr)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.progress.skipped_in_a_row = 0
-        return StepStats(float(totals[0]), global_utts, lr, float(grad_norm))
-
-    def skip_step(self, what: str, lr: float) -> StepStats:
-        """Count a step whose ``what`` was not finite and leave the weights alone; give up when
-        :data:`MAX_SKIPPED_IN_A_ROW` steps in a row were skipped.
-
-        Raises:
-            TrainingError: training keeps producing non-finite values.
-        """
-        progress = self.progress
-        progress.skipped_steps += 1
-        progress.skipped_in_a_row += 1
-        if self.context.is_main:
-            logger.warning(
-                "step %d: %s is not finite; step skipped (%d skipped so far)", progress.step + 1, what,
-                progress.skipped_steps,
-            )  # fmt: skip
-        if progress.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
-            raise TrainingError(
-                f"the last {progress.skipped_in_a_row} training steps had a non-finite {what.split()[0]}; "
-                "stopping (lower optim.peak_lr or check the data for broken audio)"
-            )
-        return StepStats(0.0, 0, lr, float("nan"))
-
-    def log_step(self, stats: StepStats, bar: tqdm) -> None:
-        x = self.progress.batches_done
-        if self.writer is not None and stats.utterances and self.progress.step % self.config.log_every_steps == 0:
-            self.writer.add_scalar("train/loss", stats.loss_sum / stats.utterances, x)
-            self.writer.add_scalar("train/lr", stats.lr, x)
-            self.writer.add_scalar("train/grad_norm", stats.grad_norm, x)
-        if stats.utterances:
-            bar.set_postfix(loss=f"{stats.loss_sum / stats.utterances:.3f}", lr=f"{stats.lr:.2e}")
+        """One optimizer step on this process's ``batch``: see :meth:`StepRunner.train_step`."""
+        return self.steps.train_step(batch, self.progress, contributes)
 
     def train_one_epoch(self) -> float:
         """Run the rest of the current epoch; return its mean loss per utterance."""
@@ -421,7 +286,7 @@ class Trainer:
             progress.batches_done += done
             progress.epoch_loss_sum += stats.loss_sum
             progress.epoch_utterances += stats.utterances
-            self.log_step(stats, bar)
+            log_step(stats, progress, config.log_every_steps, self.writer, bar)
             if config.checkpoint_every_steps and progress.step % config.checkpoint_every_steps == 0:
                 self.save(LAST)
         return progress.epoch_loss_sum / max(1, progress.epoch_utterances)
@@ -477,7 +342,7 @@ class Trainer:
             )  # fmt: skip
 
     def run(self) -> TrainingProgress:
-        self.distribute()
+        self.steps.distribute()
         try:
             while self.progress.epoch < self.config.epochs:
                 self.finish_epoch(self.train_one_epoch())

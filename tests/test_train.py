@@ -12,6 +12,7 @@ import soundfile
 import torch
 
 import asr.train
+import asr.train_step
 from asr.audio import SAMPLE_RATE
 from asr.augment import SpecAugmentConfig
 from asr.checkpoint import load_checkpoint
@@ -21,9 +22,10 @@ from asr.errors import ConfigError
 from asr.features import FeatureConfig, LogMel, StatsAccumulator
 from asr.manifest import Utterance, write_manifest
 from asr.network import ModelConfig
-from asr.train import learning_rate, train
+from asr.train import train
 from asr.train_config import DataConfig, OptimConfig, TrainConfig, load_train_config
 from asr.train_state import STATE_JSON, encode_state, restore_state
+from asr.train_step import learning_rate
 from tests.conftest import tone_sequence
 
 # Each letter is a tone: a task an LSTM learns in a few dozen steps.
@@ -255,7 +257,7 @@ def test_config_rejects_bad_device_and_negative_epoch_checkpoints():
 
 
 def test_steps_with_a_non_finite_loss_are_skipped_counted_and_reported(toy_corpus, monkeypatch, caplog):
-    real_loss = asr.train.compute_loss
+    real_loss = asr.train_step.compute_loss
     calls = {"n": 0}
 
     def sometimes_nan(model, batch):
@@ -263,7 +265,7 @@ def test_steps_with_a_non_finite_loss_are_skipped_counted_and_reported(toy_corpu
         loss, utts = real_loss(model, batch)
         return (loss * float("nan"), utts) if calls["n"] in (2, 3) else (loss, utts)
 
-    monkeypatch.setattr(asr.train, "compute_loss", sometimes_nan)
+    monkeypatch.setattr(asr.train_step, "compute_loss", sometimes_nan)
     caplog.set_level(logging.WARNING)
     result = train(toy_config(toy_corpus, epochs=1), progress_bars=False)
     assert result.history[-1]["skipped_steps"] == 2
@@ -275,13 +277,13 @@ def test_steps_with_a_non_finite_loss_are_skipped_counted_and_reported(toy_corpu
 def test_training_stops_clearly_when_the_loss_stays_non_finite(toy_corpus, monkeypatch):
     from asr.errors import TrainingError
 
-    real_loss = asr.train.compute_loss
-    monkeypatch.setattr(asr.train, "MAX_SKIPPED_IN_A_ROW", 3)
+    real_loss = asr.train_step.compute_loss
+    monkeypatch.setattr(asr.train_step, "MAX_SKIPPED_IN_A_ROW", 3)
 
     def infinite(model, batch):
         loss, utts = real_loss(model, batch)
         return loss * float("inf"), utts
 
-    monkeypatch.setattr(asr.train, "compute_loss", infinite)
+    monkeypatch.setattr(asr.train_step, "compute_loss", infinite)
     with pytest.raises(TrainingError, match="the last 3 training steps had a non-finite loss"):
         train(toy_config(toy_corpus, epochs=1), progress_bars=False)
