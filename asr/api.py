@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -34,6 +36,30 @@ BUNDLED_MODELS = ("default", "streaming")
 """Models shipped inside the package, loadable by name."""
 
 DECODERS = ("greedy", "beam")
+
+
+@dataclass(frozen=True)
+class BeamOptions:
+    """The beam-search keywords of :meth:`Model.beam_config` and :meth:`Model.transcribe`, with
+    their types and defaults, named once: both signatures take their defaults from here, and
+    :meth:`Model.transcribe` passes them on by the names in :data:`BEAM_OPTIONS`.
+
+    Left as ``None``, ``lm``, ``lexicon``, ``lm_weight`` and ``word_score`` come from the model's
+    own LM (unless ``use_lm`` is False), or else from :class:`BeamConfig`'s defaults.
+    """
+
+    beam_size: int = BeamConfig.beam_size
+    beam_threshold: float = BeamConfig.beam_threshold
+    lm: str | os.PathLike | None = None
+    lexicon: str | os.PathLike | None = None
+    lm_weight: float | None = None
+    word_score: float | None = None
+    nbest: int = BeamConfig.nbest
+    use_lm: bool = True
+
+
+BEAM_OPTIONS = tuple(field.name for field in dataclasses.fields(BeamOptions))
+"""The names of the beam-search keywords, in the order of the parameters that take them."""
 
 
 def bundled_model_path(name: str = "default") -> Path:
@@ -90,14 +116,14 @@ class Model:
 
     def beam_config(
         self,
-        beam_size: int = BeamConfig.beam_size,
-        beam_threshold: float = BeamConfig.beam_threshold,
-        lm: str | os.PathLike | None = None,
-        lexicon: str | os.PathLike | None = None,
-        lm_weight: float | None = None,
-        word_score: float | None = None,
-        nbest: int = 1,
-        use_lm: bool = True,
+        beam_size: int = BeamOptions.beam_size,
+        beam_threshold: float = BeamOptions.beam_threshold,
+        lm: str | os.PathLike | None = BeamOptions.lm,
+        lexicon: str | os.PathLike | None = BeamOptions.lexicon,
+        lm_weight: float | None = BeamOptions.lm_weight,
+        word_score: float | None = BeamOptions.word_score,
+        nbest: int = BeamOptions.nbest,
+        use_lm: bool = BeamOptions.use_lm,
     ) -> BeamConfig:
         """Beam settings: without ``lm`` (and unless ``use_lm`` is False), the model's own LM
         (:attr:`lm`) with the weights tuned for it; a weight given here overrides the tuned one.
@@ -118,14 +144,14 @@ class Model:
         self,
         audio: AudioInput,
         decoder: str = "greedy",
-        beam_size: int = BeamConfig.beam_size,
-        beam_threshold: float = BeamConfig.beam_threshold,
-        lm: str | os.PathLike | None = None,
-        lexicon: str | os.PathLike | None = None,
-        lm_weight: float | None = None,
-        word_score: float | None = None,
-        nbest: int = 1,
-        use_lm: bool = True,
+        beam_size: int = BeamOptions.beam_size,
+        beam_threshold: float = BeamOptions.beam_threshold,
+        lm: str | os.PathLike | None = BeamOptions.lm,
+        lexicon: str | os.PathLike | None = BeamOptions.lexicon,
+        lm_weight: float | None = BeamOptions.lm_weight,
+        word_score: float | None = BeamOptions.word_score,
+        nbest: int = BeamOptions.nbest,
+        use_lm: bool = BeamOptions.use_lm,
         word_timestamps: bool = False,
         max_segment_seconds: float = SplitConfig.max_seconds,
         progress: bool = False,
@@ -145,7 +171,8 @@ class Model:
         """
         beam = None
         if decoder == "beam":
-            beam = self.beam_config(beam_size, beam_threshold, lm, lexicon, lm_weight, word_score, nbest, use_lm)
+            given = locals()  # the keywords as called: only BEAM_OPTIONS are read from it
+            beam = self.beam_config(**{name: given[name] for name in BEAM_OPTIONS})
         elif decoder not in DECODERS:
             raise ConfigError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
         split = SplitConfig(max_seconds=max_segment_seconds)

@@ -10,13 +10,13 @@ EXIT_ERROR = 2
 
 
 def decode_options(args: argparse.Namespace) -> dict:
-    """The keywords of :meth:`asr.api.Model.transcribe` given by the decoder flags."""
+    """The keywords of :meth:`asr.api.Model.transcribe` given by the decoder flags (each beam
+    flag's destination is the keyword's name)."""
+    from asr.api import BEAM_OPTIONS
+
     options = {"decoder": args.decoder}
     if args.decoder == "beam":
-        options.update(
-            beam_size=args.beam_size, beam_threshold=args.beam_threshold, lm=args.lm, lexicon=args.lexicon,
-            lm_weight=args.lm_weight, word_score=args.word_score, nbest=args.nbest, use_lm=args.use_lm,
-        )  # fmt: skip
+        options.update({name: getattr(args, name) for name in BEAM_OPTIONS})
     return options
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 
 import pytest
 
 import asr
+from asr.api import BeamOptions, Model
 from asr.cli import build_parser, main
 from asr.cli_common import decode_options
 from asr.errors import CheckpointError
@@ -40,6 +43,14 @@ def test_beam_search_uses_the_models_own_lm_with_its_tuned_weights(tiny_checkpoi
     transcript = model.transcribe(speechlike, decoder="beam")
     assert set(transcript.text.split()) <= {"HELLO", "HELLA"}
     assert config in model._beam_decoders
+
+
+def test_beam_config_and_transcribe_take_every_beam_option_with_its_default():
+    defaults = {field.name: field.default for field in dataclasses.fields(BeamOptions)}
+    for method in (Model.beam_config, Model.transcribe):
+        parameters = inspect.signature(method).parameters
+        assert {name: p.default for name, p in parameters.items() if name in defaults} == defaults
+    assert list(inspect.signature(Model.beam_config).parameters)[1:] == list(defaults)
 
 
 def test_a_model_without_lm_decodes_lexicon_free(tiny_checkpoint):
