@@ -17,6 +17,7 @@ import torch
 import torchaudio.functional as AF
 
 from asr.errors import AudioError
+from asr.files import read_error_message
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +67,12 @@ def _read_blocks(sound: soundfile.SoundFile, path: Path) -> np.ndarray:
 def _read_file(path: Path) -> tuple[np.ndarray, int]:
     try:
         f = open(path, "rb")  # opened here, so that the OS's reason for a refusal is kept
-    except FileNotFoundError as exc:
-        raise AudioError(f"{path}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise AudioError(f"{path}: is a directory, not an audio file") from exc
-    except PermissionError as exc:
-        raise AudioError(f"{path}: permission denied: the file cannot be read") from exc
     except OSError as exc:
-        raise AudioError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
+        message = read_error_message(
+            path, exc, "cannot be opened", missing="no such file", directory="is a directory, not an audio file",
+            denied="permission denied: the file cannot be read",
+        )  # fmt: skip
+        raise AudioError(message) from exc
     try:
         with f, soundfile.SoundFile(f) as sound:
             data, rate = _read_blocks(sound, path), sound.samplerate

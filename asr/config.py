@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from asr.errors import ConfigError
+from asr.files import read_error_message
 
 T = TypeVar("T")
 
@@ -67,12 +68,10 @@ def load_toml(cls: type[T], path: str | Path) -> T:
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such config file") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            read_error_message(path, exc, "cannot read the config", missing="no such config file")
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
     return from_dict(cls, data, str(path))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.errors import ManifestError
-from asr.files import write_text_atomic
+from asr.files import read_error_message, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,14 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
         with open(path, "rb") as f:
             lines = f.read().split(b"\n")
     except OSError as exc:
-        raise ManifestError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from exc
+        raise ManifestError(read_error_message(path, exc, "cannot read the manifest")) from exc
     utterances = []
     for number, raw in enumerate(lines, start=1):
         where = f"{path}:{number}"
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ManifestError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+            raise ManifestError(read_error_message(where, exc)) from exc
         if line.strip():
             utterances.append(_utterance(line, path, number, where))
     return utterances
