@@ -27,6 +27,7 @@ from asr.errors import CheckpointError, ConfigError
 from asr.features import FeatureExtractor
 from asr.longform import Piece, SplitConfig, pieces
 from asr.model_lm import ModelLM, find_model_lm
+from asr.quantize import check_quantization, quantize_network
 from asr.transcript import Alternative, Segment, Transcript, Word
 from asr.vad import EnergyVadConfig, voiced_frames
 
@@ -72,12 +73,16 @@ def bundled_model_path(name: str = "default") -> Path:
 class Model:
     """A loaded checkpoint with its feature extractor, tokenizer and decoders."""
 
-    def __init__(self, checkpoint: Checkpoint, name: str = "", directory: Path | None = None) -> None:
+    def __init__(
+        self, checkpoint: Checkpoint, name: str = "", directory: Path | None = None, quantize: str | None = None
+    ) -> None:
         self.checkpoint = checkpoint
         self.name = name
         # The model's own LM (``<directory>/lm``), which beam search uses unless told otherwise.
         self.lm: ModelLM | None = find_model_lm(directory) if directory else None
-        self.network = checkpoint.model.eval()
+        self.quantize = quantize  # None (float32) or an asr.quantize.QUANTIZATIONS kind
+        network = checkpoint.model.eval()
+        self.network = quantize_network(network, quantize) if quantize else network
         self.tokenizer = checkpoint.tokenizer
         self.extractor = FeatureExtractor(checkpoint.features, checkpoint.normalizer)
         self._beam_decoders: dict[BeamConfig, BeamDecoder] = {}
@@ -223,14 +228,19 @@ class Model:
         return Segment(best.text, round(piece.start, 3), round(end, 3), words, nbest)
 
 
-def load_model(path: str | os.PathLike | None = None) -> Model:
+def load_model(path: str | os.PathLike | None = None, quantize: str | None = None) -> Model:
     """Load a checkpoint directory, or a bundled model by name (None: ``"default"``).
+
+    ``quantize="int8"`` quantizes the LSTM and linear weights for faster CPU inference (see
+    :mod:`asr.quantize`); the checkpoint on disk stays float32.
 
     Raises:
         CheckpointError: the checkpoint is missing, corrupt, edited or foreign.
+        ConfigError: an unknown ``quantize``.
     """
+    check_quantization(quantize)
     if path is None or str(path) in BUNDLED_MODELS:
         name = "default" if path is None else str(path)
         directory = bundled_model_path(name)
-        return Model(load_checkpoint(directory), name, directory)
-    return Model(load_checkpoint(path), str(path), resolve_checkpoint_dir(path))
+        return Model(load_checkpoint(directory), name, directory, quantize)
+    return Model(load_checkpoint(path), str(path), resolve_checkpoint_dir(path), quantize)

@@ -42,7 +42,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from asr.formats import FORMATS, render
 
     torch.set_num_threads(args.threads)
-    model = load_model(args.model)
+    model = load_model(args.model, args.quantize)
     failed = 0
     formats = FORMATS if args.output_format == "all" else (args.output_format,)
     if args.output_dir:
@@ -73,10 +73,13 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from asr.api import load_model
     from asr.evaluate import evaluate
 
     torch.set_num_threads(args.threads)
-    summary = evaluate(args.model, args.manifest, report_dir=args.report_dir, **decode_options(args))
+    summary = evaluate(
+        load_model(args.model, args.quantize), args.manifest, report_dir=args.report_dir, **decode_options(args)
+    )
     print(
         f"WER {100 * summary['wer']:.2f}% CER {100 * summary['cer']:.2f}% "
         f"({summary['utterances']} utterances, {summary['words']} words, {len(summary['failed'])} failed, "
@@ -91,7 +94,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     from asr.formats import render
 
     torch.set_num_threads(args.threads)
-    model = load_model(args.model)
+    model = load_model(args.model, args.quantize)
     if args.manifest:
         failed = align_manifest(model, args.manifest, Path(args.output_dir))
         return EXIT_SOME_FAILED if failed else EXIT_OK

@@ -21,11 +21,17 @@ def decode_options(args: argparse.Namespace) -> dict:
 
 
 def add_model_flags(parser: argparse.ArgumentParser, model_required: bool = False) -> None:
+    from asr.quantize import QUANTIZATIONS
+
     parser.add_argument(
         "--model", required=model_required, default=None,
         help="checkpoint directory, or the name of a bundled model (default: the bundled 'default')",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the network (default 1)")
+    parser.add_argument(
+        "--quantize", choices=QUANTIZATIONS, default=None,
+        help="quantize the network's weights when loading it: faster on CPUs, slightly different output",
+    )  # fmt: skip
 
 
 def add_decoder_flags(parser: argparse.ArgumentParser) -> None:

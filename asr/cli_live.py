@@ -19,7 +19,7 @@ def recognizer_from_args(args: argparse.Namespace, endpoint=None):
     from streaming.stream import Recognizer, RecognizerConfig
 
     options = decode_options(args)
-    model = load_model(args.model)
+    model = load_model(args.model, args.quantize)
     beam = (
         model.beam_config(**{k: v for k, v in options.items() if k != "decoder"})
         if args.decoder == "beam"

@@ -1,0 +1,220 @@
+"""``asr bench``: every speed figure of the toolkit next to its reference, in one run.
+
+Sections (each can be run alone):
+
+- **offline**: ``Model.transcribe`` in times faster than real time, greedy, beam, and beam with
+  an LM, on one thread and on all cores; pocketsphinx on the same audio when installed.
+- **compute**: the inference forward pass against the bare LSTM stack; GFLOP/s against a matmul.
+- **streaming**: 100 ms chunks through a ``Stream``: compute p50/p95, real-time factor,
+  finalization latency and memory growth over a long stream.
+- **features**: log-mel throughput against librosa computing the same features.
+- **training**: the training step against the bare LSTM's forward+backward; two Gloo processes
+  against one.
+- **quantization**: dynamic int8 against float32: transcription speed, and WER on the given set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.api import Model, load_model
+from asr.audio import load_audio
+from asr.bench import bench_transcribe
+from asr.bench_report import SECTIONS, Figure
+from asr.errors import ASRError
+from asr.manifest import Utterance
+from asr.metrics import error_rates
+from asr.text import normalize_text
+
+logger = logging.getLogger(__name__)
+
+RTF_FLOOR_X_REAL_TIME = 100.0  # RTF ≤ 0.01 on one thread
+PEER_SPEED_FLOOR = 20.0  # times pocketsphinx's speed
+QUANTIZED_SPEED_FLOOR = 1.5
+QUANTIZED_WER_CEILING_PERCENT = 3.0  # relative change
+FORWARD_SECONDS = 20.0  # the length of one utterance in the compute section
+FEATURE_FRAMES_PER_SECOND = 100
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    sections: tuple[str, ...] = SECTIONS
+    seconds: float = 60.0  # at most this much audio for the speed figures (the first files)
+    repeats: int = 3  # timed passes; the fastest counts (see asr.bench_report.best_seconds)
+    training_steps: int = 8
+    soak_seconds: float = 300.0  # one stream this long for memory growth (over a minute)
+    all_threads: int = os.cpu_count() or 1
+
+    def __post_init__(self) -> None:
+        unknown = set(self.sections) - set(SECTIONS)
+        if unknown:
+            raise ASRError(f"unknown bench section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+
+
+@dataclass(frozen=True)
+class BenchInputs:
+    """The audio to measure on: utterances with transcripts (or empty texts), the speed subset
+    of them, and the decoding options for beam search with an LM (if any)."""
+
+    utterances: tuple[Utterance, ...]
+    speed_paths: tuple[Path, ...]
+    lm_options: dict
+
+
+def speed_subset(utterances: Sequence[Utterance], seconds: float, sample_rate: int) -> tuple[Path, ...]:
+    """The first utterances, up to ``seconds`` of audio (at least one)."""
+    chosen, total = [], 0.0
+    for utt in utterances:
+        if chosen and total >= seconds:
+            break
+        chosen.append(utt.audio)
+        total += utt.duration if utt.duration else load_audio(utt.audio, sample_rate).size / sample_rate
+    return tuple(chosen)
+
+
+def run_suite(model_name: str | None, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+    """Every figure of ``config.sections``, in order."""
+    model = load_model(model_name)
+    figures: list[Figure] = []
+    for section in config.sections:
+        logger.info("bench: %s", section)
+        figures += SECTION_RUNNERS[section](model, inputs, config)
+    torch.set_num_threads(1)
+    return figures
+
+
+def _offline(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+    paths = list(inputs.speed_paths)
+    decoders = [("greedy", {"decoder": "greedy"}), ("beam", {"decoder": "beam", "use_lm": False})]
+    if model.lm is not None or inputs.lm_options.get("lm"):
+        decoders.append(("beam + LM", {"decoder": "beam", **inputs.lm_options}))
+    else:
+        logger.info("bench: no LM (give --lm, or a model with its own): beam + LM is left out")
+    figures = []
+    for name, options in decoders:
+        for threads in sorted({1, config.all_threads}):
+            result = bench_transcribe(model, paths, threads=threads, repeats=config.repeats, **options)
+            floor = RTF_FLOOR_X_REAL_TIME if (name == "greedy" and threads == 1) else None
+            figures.append(
+                Figure("offline", f"transcribe, {name}, {threads} thread" + ("s" if threads > 1 else ""), result.x_real_time, "x real time",
+                       floor=floor, note=f"RTF {result.rtf:.4f}, {result.audio_seconds / config.repeats:.0f} s")
+            )  # fmt: skip
+    peer = _pocketsphinx_figure(model, paths, figures[0].value)
+    return figures + ([peer] if peer else [])
+
+
+def _pocketsphinx_figure(model: Model, paths: Sequence[Path], ours: float) -> Figure | None:
+    from asr.peers import PeerUnavailableError, PocketSphinx
+
+    try:
+        peer = PocketSphinx()
+    except PeerUnavailableError as exc:
+        logger.info("bench: %s; the comparison with it is left out", exc)
+        return None
+    torch.set_num_threads(1)
+    waveforms = [load_audio(p, peer.sample_rate) for p in paths]
+    start = time.perf_counter()
+    for waveform in waveforms:
+        peer.transcribe(waveform)
+    seconds = time.perf_counter() - start
+    audio = sum(w.size for w in waveforms) / peer.sample_rate
+    return Figure("offline", "greedy against pocketsphinx, 1 thread", ours, "x real time", "pocketsphinx",
+                  audio / seconds, floor=PEER_SPEED_FLOOR)  # fmt: skip
+
+
+def _compute(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+    from asr.bench_compute import bench_forward
+
+    torch.set_num_threads(1)
+    return bench_forward(model.network, int(FORWARD_SECONDS * FEATURE_FRAMES_PER_SECOND), config.repeats)
+
+
+def _streaming(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+    from streaming.bench import bench_streaming, memory_growth
+    from streaming.latency import boundaries_beside
+    from streaming.stream import Recognizer
+
+    recognizer = Recognizer(load_model("streaming"))
+    paths = list(inputs.speed_paths)
+    waveforms = [load_audio(p, recognizer.sample_rate) for p in paths]
+    result = bench_streaming(recognizer, waveforms, 1, [boundaries_beside(p) for p in paths])
+    before, after = memory_growth(recognizer, np.concatenate(waveforms), config.soak_seconds)
+    chunk = "bundled streaming model, 100 ms chunks, 1 thread"
+    return [
+        Figure("streaming", "chunk compute p50", result.chunk_p50_ms, "ms", note=chunk),
+        Figure("streaming", "chunk compute p95", result.chunk_p95_ms, "ms", note=chunk),
+        Figure("streaming", "real time", 1 / result.rtf, "x real time", note=f"RTF {result.rtf:.4f}"),
+        Figure("streaming", "finalization latency p50", result.latency_p50_ms, "ms", note="after each word's end"),
+        Figure("streaming", "finalization latency p95", result.latency_p95_ms, "ms", note="after each word's end"),
+        Figure("streaming", "memory growth", after - before, "MB",
+               note=f"one stream of {config.soak_seconds:.0f} s, after its first minute"),
+    ]  # fmt: skip
+
+
+def _features(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+    from asr.bench_compute import bench_features
+
+    torch.set_num_threads(1)
+    audio = np.concatenate([load_audio(p, model.sample_rate) for p in inputs.speed_paths])
+    return bench_features(audio, model.checkpoint.features, config.repeats)
+
+
+def _training(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+    from asr.bench_train import bench_config, bench_gloo, bench_training_step
+
+    utterances = [u for u in inputs.utterances if u.audio in set(inputs.speed_paths)]
+    utterances = [u if u.text else Utterance(u.audio, "a", u.id) for u in utterances]  # any text trains
+    with tempfile.TemporaryDirectory(prefix="asr-bench-") as workdir:
+        train_config = bench_config(model.checkpoint, utterances, Path(workdir))
+        return bench_training_step(train_config, config.training_steps) + bench_gloo(
+            train_config, config.training_steps
+        )
+
+
+def _quantization(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+    quantized = load_model(model.name, quantize="int8")  # the same checkpoint, quantized
+    paths = list(inputs.speed_paths)
+    fp32 = bench_transcribe(model, paths, threads=1, repeats=config.repeats)
+    int8 = bench_transcribe(quantized, paths, threads=1, repeats=config.repeats)
+    figures = [
+        Figure("quantization", "int8 transcribe, greedy, 1 thread", int8.x_real_time, "x real time", "float32",
+               fp32.x_real_time, floor=QUANTIZED_SPEED_FLOOR),
+    ]  # fmt: skip
+    scored = [u for u in inputs.utterances if u.text]
+    if scored:
+        torch.set_num_threads(config.all_threads)
+        texts = [normalize_text(u.text) for u in scored]
+        waveforms = [load_audio(u.audio, model.sample_rate) for u in scored]
+        wer32 = error_rates(texts, [model.transcribe(w).text for w in waveforms]).wer
+        wer8 = error_rates(texts, [quantized.transcribe(w).text for w in waveforms]).wer
+        change = 100 * abs(wer8 - wer32) / wer32 if wer32 else 0.0
+        figures.append(
+            Figure("quantization", "int8 WER change, greedy", change, "% relative", ceiling=QUANTIZED_WER_CEILING_PERCENT,
+                   note=f"{len(scored)} utterances: WER {100 * wer32:.2f}% float32, {100 * wer8:.2f}% int8")
+        )  # fmt: skip
+    return figures
+
+
+SECTION_RUNNERS = {
+    "offline": _offline, "compute": _compute, "streaming": _streaming,
+    "features": _features, "training": _training, "quantization": _quantization,
+}  # fmt: skip
+
+
+def bench_context(model_name: str | None, inputs: BenchInputs, config: SuiteConfig) -> dict:
+    """What the figures were measured on, for the JSON report."""
+    return {
+        "model": model_name or "default", "torch": torch.__version__, "python": platform.python_version(),
+        "machine": platform.machine(), "cpus": os.cpu_count(), "utterances": len(inputs.utterances),
+        "speed_files": [str(p) for p in inputs.speed_paths], "sections": list(config.sections),
+    }  # fmt: skip
