@@ -46,9 +46,15 @@ class BenchResult:
 
 
 def bench_transcribe(
-    model: Model, paths: Sequence[Path], threads: int = 1, repeats: int = 1, **decode_options
+    model: Model,
+    paths: Sequence[Path],
+    threads: int = 1,
+    repeats: int = 1,
+    batch_seconds: float | None = None,
+    **decode_options,
 ) -> BenchResult:
-    """Time ``model.transcribe(audio, **decode_options)`` over ``paths`` after one warm-up call.
+    """Time ``model.transcribe(audio, **decode_options)`` over ``paths`` after one warm-up call;
+    with ``batch_seconds``, ``model.transcribe_batch`` of them all instead.
 
     Audio is read before timing so that disk and decoder-library speed do not count; the timed
     part is what a user waits for per file once the model is loaded.
@@ -62,6 +68,9 @@ def bench_transcribe(
     model.transcribe(waveforms[0], **decode_options)  # warm-up: first-call allocations
     start = time.perf_counter()
     for _ in range(repeats):
+        if batch_seconds is not None:
+            model.transcribe_batch(waveforms, batch_seconds=batch_seconds, **decode_options)
+            continue
         for waveform in waveforms:
             model.transcribe(waveform, **decode_options)
     transcribe_seconds = time.perf_counter() - start

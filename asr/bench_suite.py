@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.api import Model, load_model
+from asr.api import DEFAULT_BATCH_SECONDS, Model, load_model
 from asr.audio import load_audio
 from asr.bench import bench_transcribe
 from asr.bench_report import SECTIONS, Figure
@@ -103,12 +103,17 @@ def _offline(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Fig
     figures = []
     for name, options in decoders:
         for threads in sorted({1, config.all_threads}):
-            result = bench_transcribe(model, paths, threads=threads, repeats=config.repeats, **options)
-            floor = RTF_FLOOR_X_REAL_TIME if (name == "greedy" and threads == 1) else None
-            figures.append(
-                Figure("offline", f"transcribe, {name}, {threads} thread" + ("s" if threads > 1 else ""), result.x_real_time, "x real time",
-                       floor=floor, note=f"RTF {result.rtf:.4f}, {result.audio_seconds / config.repeats:.0f} s")
-            )  # fmt: skip
+            for batched in (False, True):
+                result = bench_transcribe(
+                    model, paths, threads=threads, repeats=config.repeats,
+                    batch_seconds=DEFAULT_BATCH_SECONDS if batched else None, **options,
+                )  # fmt: skip
+                floor = RTF_FLOOR_X_REAL_TIME if (name == "greedy" and threads == 1 and not batched) else None
+                how = "batched" if batched else "file by file"
+                figures.append(
+                    Figure("offline", f"transcribe, {name}, {how}, {_threads(threads)}", result.x_real_time,
+                           "x real time", floor=floor, note=f"RTF {result.rtf:.4f}")
+                )  # fmt: skip
     peer = _pocketsphinx_figure(model, paths, figures[0].value)
     return figures + ([peer] if peer else [])
 
@@ -128,7 +133,7 @@ def _pocketsphinx_figure(model: Model, paths: Sequence[Path], ours: float) -> Fi
         peer.transcribe(waveform)
     seconds = time.perf_counter() - start
     audio = sum(w.size for w in waveforms) / peer.sample_rate
-    return Figure("offline", "greedy against pocketsphinx, 1 thread", ours, "x real time", "pocketsphinx",
+    return Figure("offline", "transcribe, greedy, file by file, 1 thread, against pocketsphinx", ours, "x real time", "pocketsphinx",
                   audio / seconds, floor=PEER_SPEED_FLOOR)  # fmt: skip
 
 
@@ -184,25 +189,33 @@ def _training(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Fi
 def _quantization(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
     quantized = load_model(model.name, quantize="int8")  # the same checkpoint, quantized
     paths = list(inputs.speed_paths)
-    fp32 = bench_transcribe(model, paths, threads=1, repeats=config.repeats)
-    int8 = bench_transcribe(quantized, paths, threads=1, repeats=config.repeats)
-    figures = [
-        Figure("quantization", "int8 transcribe, greedy, 1 thread", int8.x_real_time, "x real time", "float32",
-               fp32.x_real_time, floor=QUANTIZED_SPEED_FLOOR),
-    ]  # fmt: skip
+    figures = []
+    for batched in (True, False):
+        batch_seconds = DEFAULT_BATCH_SECONDS if batched else None
+        fp32 = bench_transcribe(model, paths, threads=1, repeats=config.repeats, batch_seconds=batch_seconds)
+        int8 = bench_transcribe(quantized, paths, threads=1, repeats=config.repeats, batch_seconds=batch_seconds)
+        how = "batched" if batched else "file by file"
+        figures.append(
+            Figure("quantization", f"int8 transcribe, greedy, {how}, 1 thread", int8.x_real_time, "x real time",
+                   "float32", fp32.x_real_time, floor=QUANTIZED_SPEED_FLOOR if batched else None)
+        )  # fmt: skip
     scored = [u for u in inputs.utterances if u.text]
     if scored:
         torch.set_num_threads(config.all_threads)
         texts = [normalize_text(u.text) for u in scored]
         waveforms = [load_audio(u.audio, model.sample_rate) for u in scored]
-        wer32 = error_rates(texts, [model.transcribe(w).text for w in waveforms]).wer
-        wer8 = error_rates(texts, [quantized.transcribe(w).text for w in waveforms]).wer
+        wer32 = error_rates(texts, [t.text for t in model.transcribe_batch(waveforms)]).wer
+        wer8 = error_rates(texts, [t.text for t in quantized.transcribe_batch(waveforms)]).wer
         change = 100 * abs(wer8 - wer32) / wer32 if wer32 else 0.0
         figures.append(
             Figure("quantization", "int8 WER change, greedy", change, "% relative", ceiling=QUANTIZED_WER_CEILING_PERCENT,
                    note=f"{len(scored)} utterances: WER {100 * wer32:.2f}% float32, {100 * wer8:.2f}% int8")
         )  # fmt: skip
     return figures
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread" + ("s" if count > 1 else "")
 
 
 SECTION_RUNNERS = {

@@ -85,7 +85,7 @@ def test_cli_writes_every_figure_of_the_chosen_sections_to_json(tiny_checkpoint,
     assert document["context"]["speed_files"] == [str(audio)]
     sections = {f["section"] for f in document["figures"]}
     assert sections == {"offline", "compute", "features"}
-    greedy = next(f for f in document["figures"] if f["name"] == "transcribe, greedy, 1 thread")
+    greedy = next(f for f in document["figures"] if f["name"] == "transcribe, greedy, file by file, 1 thread")
     assert greedy["floor"] == 100.0 and greedy["value"] > 0
 
 

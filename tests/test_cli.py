@@ -84,7 +84,7 @@ def test_evaluate_writes_reports(tiny_checkpoint, audio_files, tmp_path, capsys)
 def test_bench_reports_speed(tiny_checkpoint, audio_files, capsys):
     good, _ = audio_files
     assert main(["bench", str(good), "--model", str(tiny_checkpoint), "--sections", "offline", "--repeats", "1"]) == 0
-    assert "| offline | transcribe, greedy, 1 thread (RTF " in capsys.readouterr().out
+    assert "| offline | transcribe, greedy, file by file, 1 thread (RTF " in capsys.readouterr().out
 
 
 def test_console_script_help():
