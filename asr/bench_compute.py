@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from asr.bench_report import Figure, best_seconds
+from asr.bench_report import Figure, best_seconds, best_seconds_alternating
 from asr.features import FeatureConfig, LogMel
 from asr.network import CTCModel
 
@@ -84,8 +84,9 @@ def bench_forward(network: CTCModel, input_frames: int, repeats: int, batch: int
     stack_input = torch.randn(batch, shapes.frames, shapes.input_size, generator=generator)
     reference = bare_lstm(shapes).eval()
     with torch.inference_mode():
-        ours = best_seconds(lambda: network(features, lengths), repeats)
-        bare = best_seconds(lambda: reference(stack_input), repeats)
+        ours, bare = best_seconds_alternating(
+            [lambda: network(features, lengths), lambda: reference(stack_input)], repeats
+        )
     frames = batch * shapes.frames
     flops = lstm_flops(shapes, network.config.vocab_size)
     described = f"batch {batch} × {shapes.frames} frames"
@@ -117,8 +118,9 @@ def bench_features(waveform: np.ndarray, config: FeatureConfig, repeats: int) ->
     log_mel = LogMel(config)
     tensor = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
     with torch.inference_mode():
-        ours = best_seconds(lambda: log_mel(tensor), repeats)
-    theirs = best_seconds(lambda: librosa_log_mel(waveform, config), repeats)
+        ours, theirs = best_seconds_alternating(
+            [lambda: log_mel(tensor), lambda: librosa_log_mel(waveform, config)], repeats
+        )
     seconds = waveform.size / config.sample_rate
     return [
         Figure("features", "log-mel", seconds / ours, "x real time", "librosa, same features", seconds / theirs,

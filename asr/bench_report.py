@@ -73,6 +73,21 @@ def best_seconds(call: Callable[[], object], repeats: int) -> float:
     return best
 
 
+def best_seconds_alternating(calls: Sequence[Callable[[], object]], repeats: int) -> list[float]:
+    """:func:`best_seconds` of each call, timed in turn (a, b, a, b, ...) so that a busy spell
+    on the machine slows a figure and its reference alike instead of one of them."""
+    for call in calls:
+        for _ in range(WARMUP_CALLS):
+            call()
+    best = [float("inf")] * len(calls)
+    for _ in range(repeats):
+        for index, call in enumerate(calls):
+            start = time.perf_counter()
+            call()
+            best[index] = min(best[index], time.perf_counter() - start)
+    return best
+
+
 def _number(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
