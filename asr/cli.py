@@ -39,6 +39,7 @@ OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from asr.api import load_model
+    from asr.file_batches import transcribe_files
     from asr.formats import FORMATS, render
 
     torch.set_num_threads(args.threads)
@@ -47,14 +48,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     formats = FORMATS if args.output_format == "all" else (args.output_format,)
     if args.output_dir:
         Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-    for path in args.files:
-        try:
-            transcript = model.transcribe(
-                path, word_timestamps=args.word_timestamps or args.output_format in ("srt", "vtt", "tsv", "all"),
-                max_segment_seconds=args.max_segment_seconds, progress=sys.stderr.isatty(), **decode_options(args),
-            )  # fmt: skip
-        except ASRError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+    word_timestamps = args.word_timestamps or args.output_format in ("srt", "vtt", "tsv", "all")
+    results = transcribe_files(
+        model, args.files, progress=sys.stderr.isatty(), word_timestamps=word_timestamps,
+        max_segment_seconds=args.max_segment_seconds, **decode_options(args),
+    )  # fmt: skip
+    for path, transcript in results:
+        if isinstance(transcript, ASRError):
+            print(f"error: {transcript}", file=sys.stderr)
             failed += 1
             continue
         if args.output_dir:

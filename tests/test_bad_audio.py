@@ -16,6 +16,7 @@ import pytest
 import soundfile
 
 import asr
+import asr.file_batches
 from asr.cli import main
 from asr.errors import AudioError
 from asr.manifest import Utterance, write_manifest
@@ -156,14 +157,14 @@ def test_training_skips_and_counts_the_bad_and_learns_from_the_rest(inputs, tmp_
 
 def test_a_file_that_disappears_mid_run_is_reported_and_the_rest_complete(model, tmp_path, monkeypatch, capsys):
     files = [write(tmp_path / f"{i}.wav", speech()) for i in range(3)]
-    original = asr.api.Model.transcribe
+    original = asr.file_batches.load_audio
 
-    def transcribe_then_delete(self, audio, *args, **kwargs):
+    def read_then_delete(audio, *args, **kwargs):
         if Path(audio) == files[0]:
             files[2].unlink()  # gone before its turn comes
-        return original(self, audio, *args, **kwargs)
+        return original(audio, *args, **kwargs)
 
-    monkeypatch.setattr(asr.api.Model, "transcribe", transcribe_then_delete)
+    monkeypatch.setattr(asr.file_batches, "load_audio", read_then_delete)
     out = tmp_path / "out"
     status = main(
         ["transcribe", *map(str, files), "--model", model.name, "--output-dir", str(out), "--output-format", "json"]

@@ -65,3 +65,25 @@ def test_an_unreadable_file_in_a_batch_is_named(model, tmp_path, real_speech):
     bad.write_text("not audio")
     with pytest.raises(AudioError, match="bad.wav"):
         model.transcribe_batch([real_speech[0], bad])
+
+
+def test_asr_transcribe_batches_short_files_and_keeps_their_order(model, real_speech, tmp_path, capsys):
+    import soundfile
+
+    from asr.cli import main
+
+    paths = []
+    for index, waveform in enumerate(real_speech[:5]):
+        paths.append(tmp_path / f"short{index}.flac")
+        soundfile.write(paths[-1], waveform, model.sample_rate)
+    long = tmp_path / "long.flac"
+    soundfile.write(long, np.concatenate(real_speech[:6]), model.sample_rate)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    order = [paths[0], paths[1], bad, paths[2], long, paths[3], paths[4]]
+    args = ["transcribe", *map(str, order), "--max-segment-seconds", "10"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    expected = [f"{p}: {model.transcribe(p, max_segment_seconds=10.0).text}" for p in order if p != bad]
+    assert captured.out.splitlines() == expected
+    assert "bad.wav" in captured.err and "1 of 7 file(s) failed" in captured.err

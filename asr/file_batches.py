@@ -1,0 +1,68 @@
+"""Many files through one model, in order, with short files batched: what ``asr transcribe``
+runs over its arguments.
+
+Files no longer than one long-audio piece are read whole and transcribed
+:data:`FILES_PER_BATCH` at a time with :meth:`asr.api.Model.transcribe_batch`; longer files
+are transcribed on their own (read block by block, their pieces batched). Results come back in
+the order of the files, each a transcript or the error that stopped that file alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import soundfile
+
+from asr.api import Model
+from asr.audio import load_audio
+from asr.errors import AudioError
+from asr.longform import SplitConfig
+from asr.transcript import Transcript
+
+FILES_PER_BATCH = 16  # short files read and run together: about a minute of speech
+
+
+def _is_short(path: str | os.PathLike, max_seconds: float) -> bool:
+    """Whether the file fits one piece; unreadable headers count as short (reading then says why)."""
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return True
+    return info.frames <= max_seconds * info.samplerate
+
+
+def transcribe_files(
+    model: Model, paths: Sequence[str | os.PathLike], progress: bool = False, **options
+) -> Iterator[tuple[str | os.PathLike, Transcript | AudioError]]:
+    """``(path, transcript or error)`` for each of ``paths``, in order; ``options`` are those of
+    :meth:`asr.api.Model.transcribe`. A file that cannot be read gives its :class:`AudioError`
+    and the others go on; a ConfigError (a bad option) stops the whole run, as it would every file."""
+    max_seconds = options.get("max_segment_seconds", SplitConfig.max_seconds)
+    batch: list[tuple[str | os.PathLike, np.ndarray]] = []
+
+    def run_batch() -> Iterator[tuple[str | os.PathLike, Transcript | AudioError]]:
+        if batch:
+            transcripts = model.transcribe_batch([w for _, w in batch], **options)
+            yield from zip([p for p, _ in batch], transcripts)
+            batch.clear()
+
+    for path in paths:
+        if not _is_short(path, max_seconds):
+            yield from run_batch()
+            try:
+                yield path, model.transcribe(path, progress=progress, **options)
+            except AudioError as exc:
+                yield path, exc
+            continue
+        try:
+            waveform = load_audio(path, model.sample_rate, model.checkpoint.features.window_samples)
+        except AudioError as exc:
+            yield from run_batch()
+            yield path, exc
+            continue
+        batch.append((path, waveform))
+        if len(batch) == FILES_PER_BATCH:
+            yield from run_batch()
+    yield from run_batch()
