@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from asr.cli_common import (
     decode_options,
 )
 from asr.cli_live import add_dictate_parser
-from asr.errors import ASRError
+from asr.errors import ASRError, ConfigError
 from asr.files import write_text_atomic
 
 if TYPE_CHECKING:
@@ -35,6 +36,25 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asr")
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+
+
+def output_names(paths: list[str]) -> dict[str, str]:
+    """The name each input's outputs get in ``--output-dir``: its stem (``talk`` for
+    ``talk.flac``), or its whole file name where two inputs share a stem (``talk.flac``,
+    ``talk.wav``), so that no output overwrites another.
+
+    Raises:
+        ConfigError: two inputs in different folders have the same file name.
+    """
+    stems = Counter(Path(p).stem for p in paths)
+    names = {p: Path(p).stem if stems[Path(p).stem] == 1 else Path(p).name for p in dict.fromkeys(paths)}
+    clashes = [name for name, count in Counter(names.values()).items() if count > 1]
+    if clashes:
+        raise ConfigError(
+            f"inputs in different folders share the file name {clashes[0]!r}, so their outputs would "
+            "overwrite each other in --output-dir: rename one or run them separately"
+        )
+    return names
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -47,6 +67,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     failed = 0
     formats = FORMATS if args.output_format == "all" else (args.output_format,)
     if args.output_dir:
+        names = output_names(args.files)  # before any work: a clash is refused up front
         Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     word_timestamps = args.word_timestamps or args.output_format in ("srt", "vtt", "tsv", "all")
     results = transcribe_files(
@@ -60,7 +81,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             continue
         if args.output_dir:
             for fmt in formats:
-                write_text_atomic(Path(args.output_dir) / f"{Path(path).stem}.{fmt}", render(transcript, fmt))
+                write_text_atomic(Path(args.output_dir) / f"{names[path]}.{fmt}", render(transcript, fmt))
         elif args.output_format == "txt":
             prefix = f"{path}: " if len(args.files) > 1 else ""
             sys.stdout.write(prefix + render(transcript, "txt"))

@@ -132,3 +132,21 @@ def test_align_gives_word_times_of_a_given_transcript(tmp_path, capsys):
     assert main(["align", "--manifest", str(manifest), "--output-dir", str(tmp_path / "al")]) == 1
     assert json.loads((tmp_path / "al" / "ok.json").read_text())["text"] == "MY FRIEND HAS A RED CAR"
     assert not (tmp_path / "al" / "gone.json").exists()
+
+
+def test_inputs_sharing_a_stem_keep_separate_outputs(tiny_checkpoint, speechlike, tmp_path, capsys):
+    wav, flac = tmp_path / "talk.wav", tmp_path / "talk.flac"
+    soundfile.write(str(wav), speechlike, 16000)
+    soundfile.write(str(flac), speechlike[:16000], 16000)
+    out = tmp_path / "out"
+    args = ["transcribe", str(wav), str(flac), "--model", str(tiny_checkpoint), "--output-dir", str(out)]
+    assert main([*args, "--output-format", "json"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["talk.flac.json", "talk.wav.json"]
+    assert json.loads((out / "talk.flac.json").read_text())["duration"] == pytest.approx(1.0, abs=0.01)
+    other = tmp_path / "other"
+    other.mkdir()
+    soundfile.write(str(other / "talk.wav"), speechlike, 16000)
+    assert main(["transcribe", str(wav), str(other / "talk.wav"), "--model", str(tiny_checkpoint), "--output-dir",
+                 str(tmp_path / "out2")]) == 2  # fmt: skip
+    assert "share the file name 'talk.wav'" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()  # refused before any work
