@@ -24,9 +24,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     utterances = [Utterance(Path(p), "", Path(p).stem) for p in args.files]
     if args.manifest:
         utterances += read_manifest(args.manifest)
-    if not utterances:  # the bundled sample and its transcript
+    if not utterances:  # the bundled sample and its transcript, as many times as fill --seconds
+        import math
+
+        from asr.audio import audio_duration
+
         sample = Path(str(resources.files("asr") / "samples" / "sample.wav"))
-        utterances = [Utterance(sample, sample.with_suffix(".txt").read_text(), "sample")]
+        copies = 1 if args.streaming or args.peers else math.ceil(args.seconds / audio_duration(sample))
+        text = sample.with_suffix(".txt").read_text()
+        utterances = [Utterance(sample, text, f"sample-{i}") for i in range(copies)]
     if args.streaming or args.peers:
         if not (args.files or args.manifest):
             raise ASRError("give audio files or --manifest to benchmark")
@@ -99,7 +105,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench", help="measure speed against references run alongside (asr.bench_suite lists the sections)"
     )
-    p.add_argument("files", nargs="*", metavar="FILE", help="audio files (default: the bundled sample)")
+    p.add_argument(
+        "files", nargs="*", metavar="FILE", help="audio files (default: the bundled sample, repeated to --seconds)"
+    )
     p.add_argument(
         "--manifest", default=None,
         help="also every utterance of this manifest; its transcripts score the int8 model's WER",
