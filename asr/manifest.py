@@ -47,9 +47,9 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
             file and line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"{path}: no such manifest")
     try:
+        if not path.is_file():
+            raise ManifestError(f"{path}: no such manifest")
         with open(path, "rb") as f:
             lines = f.read().split(b"\n")
     except OSError as exc:

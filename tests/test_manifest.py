@@ -49,6 +49,12 @@ def test_missing_manifest(tmp_path):
         read_manifest(tmp_path / "none.jsonl")
 
 
+def test_a_name_too_long_for_the_file_system_is_named(tmp_path):
+    too_long = tmp_path / ("m" * 300 + ".jsonl")  # over NAME_MAX (255): the OS refuses even to look
+    with pytest.raises(ManifestError, match=r"m{300}\.jsonl: "):
+        read_manifest(too_long)
+
+
 def test_a_line_that_is_not_utf8_is_named(tmp_path):
     manifest = tmp_path / "bad.jsonl"
     manifest.write_bytes(b'{"audio": "a.wav", "text": "OK"}\n{"audio": "\xff.wav", "text": "X"}\n')
