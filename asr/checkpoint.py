@@ -103,8 +103,20 @@ def _apply_umask(directory: Path) -> None:
 
 
 def resolve_checkpoint_dir(path: PathLike) -> Path:
-    """The checkpoint directory for ``path`` (the directory or either of its two files)."""
+    """The checkpoint directory for ``path`` (the directory or either of its two files).
+
+    Raises:
+        CheckpointError: no checkpoint there, or the path cannot even be looked at (a name too
+            long for the file system, a loop of links).
+    """
     path = Path(path)
+    try:
+        return _checkpoint_dir(path)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be used as a checkpoint ({exc.strerror or exc})") from exc
+
+
+def _checkpoint_dir(path: Path) -> Path:
     if path.is_file() and path.name in (WEIGHTS_FILE, METADATA_FILE):
         return path.parent
     if not path.exists():

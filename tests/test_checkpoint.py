@@ -162,3 +162,8 @@ def test_a_failing_write_leaves_the_previous_checkpoint_intact(tiny_checkpoint):
     assert after.provenance == {"note": "test"}
     assert all(torch.equal(before[k], v) for k, v in after.model.state_dict().items())
     assert sorted(p.name for p in tiny_checkpoint.parent.iterdir()) == ["tiny"]  # no temporaries left
+
+
+def test_a_name_too_long_for_the_file_system_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="cannot be used as a checkpoint"):
+        load_checkpoint(tmp_path / ("k" * 300))
