@@ -113,10 +113,7 @@ class Model:
 
     def log_probs(self, waveform: np.ndarray) -> torch.Tensor:
         """``(T_samples,)`` waveform -> ``(T_out, vocab_size)`` log-probabilities."""
-        feats = self.extractor(waveform).unsqueeze(0)  # (1, T, n_mels)
-        with torch.inference_mode():
-            log_probs, lengths, _ = self.network(feats, torch.tensor([feats.shape[1]]))
-        return log_probs[0, : int(lengths[0])]
+        return self.log_probs_batch([waveform])[0]
 
     def beam_decoder(self, config: BeamConfig) -> BeamDecoder:
         """A beam decoder for ``config``, built once (loading an LM takes a while) and reused."""
@@ -243,12 +240,14 @@ class Model:
         segments: list[list[Segment]] = [[] for _ in audios]
         durations = [0.0] * len(audios)
         pending: list[tuple[int, Piece]] = []
+        longest = 0  # samples of the longest pending piece
         limit = batch_seconds * self.sample_rate
         min_samples = self.checkpoint.features.window_samples
         name = str(audios[0]) if len(audios) == 1 and isinstance(audios[0], str | os.PathLike) else "audio"
         bar = tqdm(desc=name, unit="piece", disable=not progress)
 
         def run_pending() -> None:
+            nonlocal longest
             log_probs = self.log_probs_batch([piece.waveform for _, piece in pending])
             for (index, piece), piece_log_probs in zip(pending, log_probs):
                 segment = self._segment(piece, piece_log_probs, decoding)
@@ -256,14 +255,15 @@ class Model:
                     segments[index].append(segment)
             bar.update(len(pending))
             pending.clear()
+            longest = 0
 
         for index, audio in enumerate(audios):
             for piece in pieces(audio, self.sample_rate, min_samples, decoding.split):
                 durations[index] = piece.start + piece.waveform.size / self.sample_rate
-                longest = max([piece.waveform.size, *(p.waveform.size for _, p in pending)])
-                if pending and longest * (len(pending) + 1) > limit:
+                if pending and max(longest, piece.waveform.size) * (len(pending) + 1) > limit:
                     run_pending()
                 pending.append((index, piece))
+                longest = max(longest, piece.waveform.size)
         if pending:
             run_pending()
         bar.close()

@@ -7,13 +7,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from asr.api import Model
-from asr.audio import load_audio
 from asr.metrics import error_rates
 
 logger = logging.getLogger(__name__)
@@ -23,7 +21,6 @@ logger = logging.getLogger(__name__)
 class BenchResult:
     files: int
     audio_seconds: float
-    load_seconds: float  # reading and resampling the files
     transcribe_seconds: float  # features, network and decoding
     threads: int
 
@@ -37,35 +34,20 @@ class BenchResult:
         """Real-time factor: compute seconds per audio second (lower is faster)."""
         return self.transcribe_seconds / self.audio_seconds
 
-    def report(self) -> str:
-        return (
-            f"files {self.files}, audio {self.audio_seconds:.1f} s, threads {self.threads}\n"
-            f"transcribe {self.transcribe_seconds:.2f} s: RTF {self.rtf:.4f} = "
-            f"{self.x_real_time:.1f}x faster than real time (file reading excluded: {self.load_seconds:.2f} s)"
-        )
-
 
 def bench_transcribe(
     model: Model,
-    paths: Sequence[Path],
+    waveforms: Sequence[np.ndarray],
     threads: int = 1,
     repeats: int = 1,
     batch_seconds: float | None = None,
     **decode_options,
 ) -> BenchResult:
-    """Time ``model.transcribe(audio, **decode_options)`` over ``paths`` after one warm-up call
-    (with ``batch_seconds``, ``model.transcribe_batch`` of them all instead); the fastest of
-    ``repeats`` passes counts.
-
-    Audio is read before timing so that disk and decoder-library speed do not count; the timed
-    part is what a user waits for per file once the model is loaded.
-    """
+    """Time ``model.transcribe(waveform, **decode_options)`` over ``(T,)`` waveforms at the
+    model's rate (with ``batch_seconds``, ``model.transcribe_batch`` of them all instead): what a
+    user waits for once the model is loaded and the files read. One warm-up call on the first
+    waveform, then the fastest of ``repeats`` passes counts."""
     torch.set_num_threads(threads)
-    waveforms = []
-    start = time.perf_counter()
-    for path in paths:
-        waveforms.append(load_audio(path, model.sample_rate))
-    load_seconds = time.perf_counter() - start
     model.transcribe(waveforms[0], **decode_options)  # warm-up: first-call allocations
 
     def one_pass() -> None:
@@ -75,10 +57,10 @@ def bench_transcribe(
         for waveform in waveforms:
             model.transcribe(waveform, **decode_options)
 
-    # The fastest of ``repeats`` passes: the one least disturbed by other work on the machine.
+    # The fastest pass is the one least disturbed by other work on the machine.
     transcribe_seconds = min(_seconds(one_pass) for _ in range(repeats))
     audio_seconds = sum(w.size for w in waveforms) / model.sample_rate
-    return BenchResult(len(paths), audio_seconds, load_seconds, transcribe_seconds, threads)
+    return BenchResult(len(waveforms), audio_seconds, transcribe_seconds, threads)
 
 
 def _seconds(call: Callable[[], None]) -> float:

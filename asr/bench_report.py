@@ -63,14 +63,7 @@ class Figure:
 def best_seconds(call: Callable[[], object], repeats: int) -> float:
     """The shortest wall time of ``repeats`` calls after a warm-up call: on a shared machine the
     fastest run is the one least disturbed by other work, so it is the most repeatable."""
-    for _ in range(WARMUP_CALLS):
-        call()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return best_seconds_alternating([call], repeats)[0]
 
 
 def best_seconds_alternating(calls: Sequence[Callable[[], object]], repeats: int) -> list[float]:

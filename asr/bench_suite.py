@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from asr.api import DEFAULT_BATCH_SECONDS, Model, load_model
-from asr.audio import load_audio
+from asr.audio import audio_duration, load_audio, resample
 from asr.bench import bench_transcribe
 from asr.bench_report import SECTIONS, Figure
 from asr.errors import ASRError
@@ -44,6 +44,7 @@ QUANTIZED_SPEED_FLOOR = 1.5
 QUANTIZED_WER_CEILING_PERCENT = 3.0  # relative change
 FORWARD_SECONDS = 20.0  # the length of one utterance in the compute section
 FEATURE_FRAMES_PER_SECOND = 100
+Audio = tuple[np.ndarray, ...]  # the speed subset's waveforms, read once
 
 
 @dataclass(frozen=True)
@@ -71,30 +72,31 @@ class BenchInputs:
     lm_options: dict
 
 
-def speed_subset(utterances: Sequence[Utterance], seconds: float, sample_rate: int) -> tuple[Path, ...]:
-    """The first utterances, up to ``seconds`` of audio (at least one)."""
+def speed_subset(utterances: Sequence[Utterance], seconds: float) -> tuple[Path, ...]:
+    """The first utterances, up to ``seconds`` of audio (at least one; lengths from the manifest
+    or else the file's header)."""
     chosen, total = [], 0.0
     for utt in utterances:
         if chosen and total >= seconds:
             break
         chosen.append(utt.audio)
-        total += utt.duration if utt.duration else load_audio(utt.audio, sample_rate).size / sample_rate
+        total += utt.duration if utt.duration else audio_duration(utt.audio)
     return tuple(chosen)
 
 
 def run_suite(model_name: str | None, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
     """Every figure of ``config.sections``, in order."""
     model = load_model(model_name)
+    audio = tuple(load_audio(p, model.sample_rate) for p in inputs.speed_paths)  # read once, for every section
     figures: list[Figure] = []
     for section in config.sections:
         logger.info("bench: %s", section)
-        figures += SECTION_RUNNERS[section](model, inputs, config)
+        figures += SECTION_RUNNERS[section](model, inputs, audio, config)
     torch.set_num_threads(1)
     return figures
 
 
-def _offline(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
-    paths = list(inputs.speed_paths)
+def _offline(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     decoders = [("greedy", {"decoder": "greedy"}), ("beam", {"decoder": "beam", "use_lm": False})]
     if model.lm is not None or inputs.lm_options.get("lm"):
         decoders.append(("beam + LM", {"decoder": "beam", **inputs.lm_options}))
@@ -105,7 +107,7 @@ def _offline(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Fig
         for threads in sorted({1, config.all_threads}):
             for batched in (False, True):
                 result = bench_transcribe(
-                    model, paths, threads=threads, repeats=config.repeats,
+                    model, audio, threads=threads, repeats=config.repeats,
                     batch_seconds=DEFAULT_BATCH_SECONDS if batched else None, **options,
                 )  # fmt: skip
                 floor = RTF_FLOOR_X_REAL_TIME if (name == "greedy" and threads == 1 and not batched) else None
@@ -114,11 +116,11 @@ def _offline(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Fig
                     Figure("offline", f"transcribe, {name}, {how}, {_threads(threads)}", result.x_real_time,
                            "x real time", floor=floor, note=f"RTF {result.rtf:.4f}")
                 )  # fmt: skip
-    peer = _pocketsphinx_figure(model, paths, figures[0].value)
+    peer = _pocketsphinx_figure(model, audio, figures[0].value)
     return figures + ([peer] if peer else [])
 
 
-def _pocketsphinx_figure(model: Model, paths: Sequence[Path], ours: float) -> Figure | None:
+def _pocketsphinx_figure(model: Model, audio: Audio, ours: float) -> Figure | None:
     from asr.peers import PeerUnavailableError, PocketSphinx
 
     try:
@@ -127,32 +129,38 @@ def _pocketsphinx_figure(model: Model, paths: Sequence[Path], ours: float) -> Fi
         logger.info("bench: %s; the comparison with it is left out", exc)
         return None
     torch.set_num_threads(1)
-    waveforms = [load_audio(p, peer.sample_rate) for p in paths]
+    waveforms = _at_rate(audio, model.sample_rate, peer.sample_rate)
     start = time.perf_counter()
     for waveform in waveforms:
         peer.transcribe(waveform)
     seconds = time.perf_counter() - start
-    audio = sum(w.size for w in waveforms) / peer.sample_rate
-    return Figure("offline", "transcribe, greedy, file by file, 1 thread, against pocketsphinx", ours, "x real time", "pocketsphinx",
-                  audio / seconds, floor=PEER_SPEED_FLOOR)  # fmt: skip
+    audio_seconds = sum(w.size for w in waveforms) / peer.sample_rate
+    return Figure("offline", "transcribe, greedy, file by file, 1 thread, against pocketsphinx", ours, "x real time",
+                  "pocketsphinx", audio_seconds / seconds, floor=PEER_SPEED_FLOOR)  # fmt: skip
 
 
-def _compute(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+def _at_rate(audio: Audio, rate: int, wanted: int) -> Audio:
+    """``audio`` (at ``rate``) at the ``wanted`` rate: resampled only if the rates differ."""
+    if rate == wanted:
+        return audio
+    return tuple(resample(w, rate, wanted) for w in audio)
+
+
+def _compute(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     from asr.bench_compute import bench_forward
 
     torch.set_num_threads(1)
     return bench_forward(model.network, int(FORWARD_SECONDS * FEATURE_FRAMES_PER_SECOND), config.repeats)
 
 
-def _streaming(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+def _streaming(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     from streaming.bench import bench_streaming, memory_growth
     from streaming.latency import boundaries_beside
     from streaming.stream import Recognizer
 
     recognizer = Recognizer(load_model("streaming"))
-    paths = list(inputs.speed_paths)
-    waveforms = [load_audio(p, recognizer.sample_rate) for p in paths]
-    result = bench_streaming(recognizer, waveforms, 1, [boundaries_beside(p) for p in paths])
+    waveforms = _at_rate(audio, model.sample_rate, recognizer.sample_rate)
+    result = bench_streaming(recognizer, waveforms, 1, [boundaries_beside(p) for p in inputs.speed_paths])
     before, after = memory_growth(recognizer, np.concatenate(waveforms), config.soak_seconds)
     chunk = "bundled streaming model, 100 ms chunks, 1 thread"
     return [
@@ -166,18 +174,18 @@ def _streaming(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[F
     ]  # fmt: skip
 
 
-def _features(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+def _features(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     from asr.bench_compute import bench_features
 
     torch.set_num_threads(1)
-    audio = np.concatenate([load_audio(p, model.sample_rate) for p in inputs.speed_paths])
-    return bench_features(audio, model.checkpoint.features, config.repeats)
+    return bench_features(np.concatenate(audio), model.checkpoint.features, config.repeats)
 
 
-def _training(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+def _training(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     from asr.bench_train import bench_config, bench_gloo, bench_training_step
 
-    utterances = [u for u in inputs.utterances if u.audio in set(inputs.speed_paths)]
+    speed_paths = set(inputs.speed_paths)
+    utterances = [u for u in inputs.utterances if u.audio in speed_paths]
     utterances = [u if u.text else Utterance(u.audio, "a", u.id) for u in utterances]  # any text trains
     with tempfile.TemporaryDirectory(prefix="asr-bench-") as workdir:
         train_config = bench_config(model.checkpoint, utterances, Path(workdir))
@@ -186,16 +194,15 @@ def _training(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Fi
         )
 
 
-def _quantization(model: Model, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
+def _quantization(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     quantized = load_model(model.name, quantize="int8")  # the same checkpoint, quantized
-    paths = list(inputs.speed_paths)
     figures = []
     for batched in (True, False):
         batch_seconds = DEFAULT_BATCH_SECONDS if batched else None
         fp32_speed = int8_speed = 0.0
         for _ in range(config.repeats):  # in turn, so that a busy spell slows both alike
-            fp32 = bench_transcribe(model, paths, threads=1, batch_seconds=batch_seconds)
-            int8 = bench_transcribe(quantized, paths, threads=1, batch_seconds=batch_seconds)
+            fp32 = bench_transcribe(model, audio, threads=1, batch_seconds=batch_seconds)
+            int8 = bench_transcribe(quantized, audio, threads=1, batch_seconds=batch_seconds)
             fp32_speed, int8_speed = max(fp32_speed, fp32.x_real_time), max(int8_speed, int8.x_real_time)
         how = "batched" if batched else "file by file"
         figures.append(

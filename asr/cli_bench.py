@@ -11,10 +11,8 @@ from asr.bench_report import SECTIONS
 from asr.cli_common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options
 from asr.cli_live import recognizer_from_args
 from asr.errors import ASRError
-from asr.features import FeatureConfig
 from asr.text import normalize_text
 
-SAMPLE_RATE = FeatureConfig.sample_rate
 logger = logging.getLogger(__name__)
 
 
@@ -50,7 +48,7 @@ def _bench_suite(args: argparse.Namespace, utterances: list) -> int:
     config = SuiteConfig(sections=sections, seconds=args.seconds, repeats=args.repeats)
     options = decode_options(args)
     lm_options = {k: options[k] for k in ("lm", "lexicon", "lm_weight", "word_score") if options.get(k) is not None}
-    inputs = BenchInputs(tuple(utterances), speed_subset(utterances, config.seconds, SAMPLE_RATE), lm_options)
+    inputs = BenchInputs(tuple(utterances), speed_subset(utterances, config.seconds), lm_options)
     figures = run_suite(args.model, inputs, config)
     print(figures_table(figures))
     if args.json:

@@ -125,50 +125,55 @@ def start_dictating(command: list[str]) -> tuple[subprocess.Popen, list[str]]:
     raise AssertionError("asr dictate never started listening:\n" + "".join(lines) + process.stderr.read())
 
 
-def test_dictate_transcribes_the_virtual_microphone(virtual_microphone, tmp_path):
-    """The bundled streaming model (``asr dictate``'s default) hears the sample spoken into the
-    virtual microphone and writes a sensible transcript of it."""
-    speech = load_audio(SAMPLE)
-    out = tmp_path / "dictated.txt"
+def dictate_while_speaking(fifo, out, settle_seconds: float, stop, timeout: float) -> tuple[int, str]:
+    """Run ``asr dictate --output out`` on the virtual microphone, speak the sample into it,
+    wait ``settle_seconds``, then ``stop(process)``; returns its exit status and stderr."""
     command = [sys.executable, "-m", "asr.cli", "dictate", "--device", "pulse", "--output", str(out)]
     process, early = start_dictating(command)
     try:
-        with speaking(virtual_microphone, speech) as spoken:
+        with speaking(fifo, load_audio(SAMPLE)) as spoken:
             spoken.wait(timeout=30)
-            time.sleep(2.5)
-            process.send_signal(signal.SIGINT)
-            stdout, stderr = process.communicate(timeout=30)
-        stderr = "".join(early) + stderr
+            time.sleep(settle_seconds)
+            stop(process)
+            _, stderr = process.communicate(timeout=timeout)
     finally:
         process.kill()
-    assert process.returncode == 0, stderr
-    assert "listening on" in stderr
-    dictated = float(stderr.split("dictated ")[1].split(" s")[0])
-    assert dictated >= len(speech) / RATE  # at least as much audio as the speech arrived
+    return process.returncode, "".join(early) + stderr
+
+
+def heard_cer(out) -> tuple[float, str]:
+    """CER of the dictated text in ``out`` against the sample's transcript, and the text."""
     reference = normalize_text(open(SAMPLE.replace(".wav", ".txt")).read())
     heard = " ".join(out.read_text().split())
-    assert error_rates([reference], [heard]).cer < MAX_CER, heard
+    return error_rates([reference], [heard]).cer, heard
+
+
+def test_dictate_transcribes_the_virtual_microphone(virtual_microphone, tmp_path):
+    """The bundled streaming model (``asr dictate``'s default) hears the sample spoken into the
+    virtual microphone and writes a sensible transcript of it."""
+    out = tmp_path / "dictated.txt"
+    status, stderr = dictate_while_speaking(
+        virtual_microphone, out, 2.5, lambda process: process.send_signal(signal.SIGINT), timeout=30
+    )
+    assert status == 0, stderr
+    assert "listening on" in stderr
+    dictated = float(stderr.split("dictated ")[1].split(" s")[0])
+    assert dictated >= len(load_audio(SAMPLE)) / RATE  # at least as much audio as the speech arrived
+    cer, heard = heard_cer(out)
+    assert cer < MAX_CER, heard
 
 
 def test_dictate_reports_a_lost_device_and_keeps_what_it_heard(virtual_microphone, tmp_path):
     """The sound server dies mid-dictation (as a microphone being unplugged): asr dictate says
     so, keeps the text heard before it, and exits with status 1 instead of crashing or hanging."""
-    speech = load_audio(SAMPLE)
     out = tmp_path / "dictated.txt"
-    command = [sys.executable, "-m", "asr.cli", "dictate", "--device", "pulse", "--output", str(out)]
-    process, early = start_dictating(command)
-    try:
-        with speaking(virtual_microphone, speech) as spoken:
-            spoken.wait(timeout=30)
-            time.sleep(1.0)
-            subprocess.run(["pulseaudio", "--kill"], check=True, capture_output=True)  # the device goes away
-            stdout, stderr = process.communicate(timeout=60)
-        stderr = "".join(early) + stderr
-    finally:
-        process.kill()
-    assert process.returncode == 1, stderr
+
+    def unplug(process) -> None:  # the device goes away
+        subprocess.run(["pulseaudio", "--kill"], check=True, capture_output=True)
+
+    status, stderr = dictate_while_speaking(virtual_microphone, out, 1.0, unplug, timeout=60)
+    assert status == 1, stderr
     assert "stopped delivering audio" in stderr and "the text heard before it is kept" in stderr
     assert "Traceback" not in stderr
-    reference = normalize_text(open(SAMPLE.replace(".wav", ".txt")).read())
-    heard = " ".join(out.read_text().split())
-    assert error_rates([reference], [heard]).cer < MAX_CER, heard
+    cer, heard = heard_cer(out)
+    assert cer < MAX_CER, heard
