@@ -20,8 +20,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from asr.manifest import Utterance, read_manifest
 
     utterances = [Utterance(Path(p), "", Path(p).stem) for p in args.files]
-    if args.manifest:
-        utterances += read_manifest(args.manifest)
+    for manifest in args.manifest or []:
+        utterances += read_manifest(manifest)
     if not utterances:  # the bundled sample and its transcript, as many times as fill --seconds
         import math
 
@@ -31,12 +31,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         copies = 1 if args.streaming or args.peers else math.ceil(args.seconds / audio_duration(sample))
         text = sample.with_suffix(".txt").read_text()
         utterances = [Utterance(sample, text, f"sample-{i}") for i in range(copies)]
-    if args.streaming or args.peers:
+    if args.peers:
+        return _bench_peers(args)
+    if args.streaming:
         if not (args.files or args.manifest):
             raise ASRError("give audio files or --manifest to benchmark")
         paths = [u.audio for u in utterances]
         texts = None if args.files else [normalize_text(u.text) for u in utterances]
-        return _bench_streaming(args, paths, texts) if args.streaming else _bench_peers(args, paths, texts)
+        return _bench_streaming(args, paths, texts)
     return _bench_suite(args, utterances)
 
 
@@ -59,21 +61,30 @@ def _bench_suite(args: argparse.Namespace, utterances: list) -> int:
     return EXIT_OK
 
 
-def _bench_peers(args: argparse.Namespace, paths: list[Path], texts: list[str] | None) -> int:
+def _bench_peers(args: argparse.Namespace) -> int:
+    """pocketsphinx beside the bundled models (or only ``--model`` with the decoder flags), set by set."""
     from asr.api import load_model
     from asr.audio import load_audio
-    from asr.bench import compare_systems, scores_table
+    from asr.manifest import read_manifest
     from asr.peers import PocketSphinx
+    from asr.side_by_side import EvalSet, bundled_systems, side_by_side, side_by_side_table
 
-    if texts is None:
-        raise ASRError("--peers scores accuracy: give --manifest (with transcripts) and no loose files")
-    model = load_model(args.model, args.quantize)
-    options = decode_options(args)
-    peer = PocketSphinx()
-    waveforms = [load_audio(p, model.sample_rate) for p in paths]
-    ours = f"{model.name or args.model} ({args.decoder})"
-    systems = [(ours, lambda w: model.transcribe(w, **options).text), (peer.name, peer.transcribe)]
-    print(scores_table(compare_systems(systems, waveforms, texts, model.sample_rate, args.threads)))
+    if args.files or not args.manifest:
+        raise ASRError("--peers scores accuracy: give one or more --manifest (with transcripts) and no loose files")
+    if args.model is None:
+        systems = bundled_systems()
+    else:
+        model = load_model(args.model, args.quantize)
+        options = decode_options(args)
+        peer = PocketSphinx()
+        systems = [(f"{model.name or args.model} ({args.decoder})", lambda w: model.transcribe(w, **options).text)]
+        systems.append((peer.name, peer.transcribe))
+    sets = []
+    for manifest in args.manifest:
+        utterances = read_manifest(manifest)
+        waveforms = tuple(load_audio(u.audio, PocketSphinx.sample_rate) for u in utterances)
+        sets.append(EvalSet(Path(manifest).stem, waveforms, tuple(normalize_text(u.text) for u in utterances)))
+    print(side_by_side_table(side_by_side(systems, sets, PocketSphinx.sample_rate, args.threads)))
     return EXIT_OK
 
 
@@ -107,8 +118,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "files", nargs="*", metavar="FILE", help="audio files (default: the bundled sample, repeated to --seconds)"
     )
     p.add_argument(
-        "--manifest", default=None,
-        help="also every utterance of this manifest; its transcripts score the int8 model's WER",
+        "--manifest", action="append", default=None,
+        help="also every utterance of this manifest (repeatable); its transcripts score the int8 model's WER, "
+        "and with --peers each manifest is one evaluation set",
     )  # fmt: skip
     p.add_argument("--sections", default=None, help=f"comma-separated subset of: {', '.join(SECTIONS)}")
     p.add_argument("--seconds", type=float, default=60.0, help="audio for the speed figures (the first files)")
@@ -121,7 +133,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--peers", action="store_true",
-        help="also run pocketsphinx (pip install pocketsphinx) on the same audio: WER and RTF of each",
+        help="side by side on each --manifest: pocketsphinx (pip install pocketsphinx) and the bundled models "
+        "(offline greedy and beam+LM, streamed greedy and beam+LM), or only --model with the decoder flags: "
+        "WER, CER and RTF of each",
     )  # fmt: skip
     p.add_argument(
         "--soak-seconds", type=float, default=0.0,

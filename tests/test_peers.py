@@ -8,13 +8,16 @@ import sys
 import numpy as np
 import pytest
 
+from asr.api import load_model
 from asr.audio import load_audio
 from asr.bench import compare_systems, scores_table
 from asr.cli import EXIT_OK, main
 from asr.manifest import Utterance, write_manifest
 from asr.metrics import error_rates
 from asr.peers import PeerUnavailableError, PocketSphinx
+from asr.side_by_side import EvalSet, side_by_side, side_by_side_table, streamed
 from asr.text import normalize_text
+from streaming.stream import Recognizer
 from tests.test_bundled_model import SAMPLES
 
 
@@ -53,10 +56,44 @@ def test_systems_are_scored_on_the_same_audio():
     assert "| silent | 100.00 | 100.00 |" in scores_table(scores)
 
 
-def test_cli_compares_with_pocketsphinx(tmp_path, capsys):
+def test_side_by_side_scores_every_system_on_every_set():
+    sets = [
+        EvalSet("quiet", (np.zeros(16000, dtype=np.float32),), ("HELLO",)),
+        EvalSet("loud", (np.full(8000, 0.1, dtype=np.float32),), ("GOOD MORNING",)),
+    ]
+    systems = [("knows hello", lambda w: "HELLO"), ("silent", lambda w: "")]
+    scores = side_by_side(systems, sets, 16000)
+    assert [(s.set_name, s.score.name, s.score.wer) for s in scores] == [
+        ("quiet", "knows hello", 0.0), ("quiet", "silent", 1.0), ("loud", "knows hello", 1.0), ("loud", "silent", 1.0),
+    ]  # fmt: skip
+    assert "| loud | knows hello | 100.00 |" in side_by_side_table(scores)
+
+
+def test_streamed_system_equals_a_live_stream_of_the_same_audio():
+    model = load_model("streaming")
+    waveform = load_audio(SAMPLES / "sample.wav", model.sample_rate)
+    stream = Recognizer(model).create_stream()
+    stream.accept_waveform(waveform)
+    assert streamed(model, "greedy")(waveform) == stream.finish().text != ""
+
+
+def test_cli_puts_the_bundled_models_beside_pocketsphinx_on_each_set(tmp_path, capsys):
+    reference = (SAMPLES / "sample.txt").read_text()
+    manifests = []
+    for name in ("first", "second"):
+        manifests += ["--manifest", str(tmp_path / f"{name}.jsonl")]
+        write_manifest(tmp_path / f"{name}.jsonl", [Utterance(SAMPLES / "sample.wav", reference, "s1")])
+    assert main(["bench", "--peers", *manifests]) == EXIT_OK
+    table = capsys.readouterr().out
+    for set_name in ("first", "second"):
+        for system in ("default, greedy", "streaming, streamed, greedy", "pocketsphinx"):
+            assert f"| {set_name} | {system} |" in table
+
+
+def test_cli_compares_one_model_with_pocketsphinx(tmp_path, capsys):
     reference = (SAMPLES / "sample.txt").read_text()
     manifest = tmp_path / "m.jsonl"
     write_manifest(manifest, [Utterance(SAMPLES / "sample.wav", reference, "s1")])
-    assert main(["bench", "--peers", "--manifest", str(manifest)]) == EXIT_OK
+    assert main(["bench", "--peers", "--model", "default", "--manifest", str(manifest)]) == EXIT_OK
     table = capsys.readouterr().out
-    assert "| default (greedy) |" in table and "| pocketsphinx |" in table
+    assert "| m | default (greedy) |" in table and "| m | pocketsphinx |" in table
