@@ -15,6 +15,7 @@ from asr.cli_common import decode_options
 from asr.errors import CheckpointError
 from asr.model_lm import find_model_lm
 from tests.test_beam import ARPA
+from tests.test_bundled_model import SAMPLES
 
 LEXICON = "HELLO\tH E L L O |\nHELLA\tH E L L A |\n"
 
@@ -80,3 +81,14 @@ def test_cli_no_lm_turns_the_models_lm_off(tiny_checkpoint, speechlike, tmp_path
         out = tmp_path / ("own" if not flags else "none")
         assert main([*argv, "--output-dir", str(out), "--output-format", "json", *flags]) == 0
         assert json.loads((out / "a.json").read_text())["duration"] == pytest.approx(speechlike.size / 16000)
+
+
+@pytest.mark.parametrize("name", ["default", "streaming"])
+def test_bundled_models_carry_their_lm_and_beam_search_spells_its_words(name):
+    model = asr.load_model(name)
+    assert model.lm is not None and model.lm.lm.stat().st_size > 0
+    tuned = json.loads((model.lm.lm.parent / "decoding.json").read_text())
+    assert (model.lm.lm_weight, model.lm.word_score) == (tuned["lm_weight"], tuned["word_score"])
+    words = {line.split("\t", 1)[0] for line in model.lm.lexicon.read_text().splitlines()}
+    text = model.transcribe(SAMPLES / "sample.wav", decoder="beam").text
+    assert text and set(text.split()) <= words

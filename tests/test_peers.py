@@ -86,7 +86,13 @@ def test_cli_puts_the_bundled_models_beside_pocketsphinx_on_each_set(tmp_path, c
     assert main(["bench", "--peers", *manifests]) == EXIT_OK
     table = capsys.readouterr().out
     for set_name in ("first", "second"):
-        for system in ("default, greedy", "streaming, streamed, greedy", "pocketsphinx"):
+        systems = (
+            "default, greedy",
+            "default, beam + LM",
+            "streaming, streamed, greedy",
+            "streaming, streamed, beam + LM",
+        )
+        for system in (*systems, "pocketsphinx"):
             assert f"| {set_name} | {system} |" in table
 
 

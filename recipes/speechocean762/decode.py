@@ -34,8 +34,9 @@ LM_ORDER = 3
 # 6-point grid of LM weight and word score each).
 LM_PRUNE = (0, 1, 1)
 BEAM_SIZE = 16
-LM_WEIGHTS = (0.5, 1.0, 1.5, 2.0)
-WORD_SCORES = (-1.0, 0.0, 1.0, 2.0)
+# Wide enough that neither bundled model's best lies on its edge (the streaming model's did at 2.0, 2.0).
+LM_WEIGHTS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+WORD_SCORES = (-1.0, 0.0, 1.0, 2.0, 3.0)
 
 
 def build_recipe_lm(data_root: Path, data_dir: Path, transcripts: list[Path]) -> LMFiles:
