@@ -78,8 +78,18 @@ class RecognizerConfig:
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
 
 
+# Decoders of finished streams kept for the next ones: a beam decoder with a word LM builds its
+# lexicon trie when created (2 s for the bundled 43,533-word lexicon), once per stream otherwise.
+MAX_IDLE_DECODERS = 4
+
+
 class Recognizer:
-    """A unidirectional model ready to serve any number of independent streams."""
+    """A unidirectional model ready to serve any number of independent streams.
+
+    Streams in several threads may share one recognizer. The decoders of finished streams are
+    reset and handed to new streams (at most :data:`MAX_IDLE_DECODERS` wait), so a beam search
+    with an LM and lexicon is built once, not once per stream.
+    """
 
     def __init__(self, model: Model, config: RecognizerConfig = RecognizerConfig()) -> None:
         if model.network.config.bidirectional:
@@ -96,15 +106,29 @@ class Recognizer:
             raise ConfigError(f"unknown decoder {config.decoder!r}; choose greedy or beam")
         self.model = model
         self.config = config
+        self._idle: list[IncrementalDecoder] = []
+        self._idle_lock = threading.Lock()
 
     @property
     def sample_rate(self) -> int:
         return self.model.sample_rate
 
     def new_decoder(self) -> IncrementalDecoder:
+        """A decoder at the start of a segment: an idle one reset, or a new one."""
+        with self._idle_lock:
+            decoder = self._idle.pop() if self._idle else None
+        if decoder is not None:
+            decoder.reset()
+            return decoder
         if self.config.decoder == "beam":
             return BeamDecoder(self.config.beam, self.model.tokenizer)
         return GreedyDecoder(self.model.tokenizer)
+
+    def release_decoder(self, decoder: IncrementalDecoder) -> None:
+        """Take back the decoder of a stream that no longer uses it."""
+        with self._idle_lock:
+            if len(self._idle) < MAX_IDLE_DECODERS:
+                self._idle.append(decoder)
 
     def create_stream(self) -> Stream:
         return Stream(self)
@@ -119,11 +143,13 @@ class Stream:
 
     def reset(self) -> None:
         """Forget everything and start a new session."""
+        if getattr(self, "decoder", None) is not None:
+            self.recognizer.release_decoder(self.decoder)
         model = self.recognizer.model
         self.features = IncrementalFeatures(model.extractor)
         self.pending = torch.zeros(0, model.checkpoint.features.n_mels)  # (T_pending < stack, n_mels)
         self.lstm_state: LSTMState | None = None
-        self.decoder = self.recognizer.new_decoder()
+        self.decoder: IncrementalDecoder | None = self.recognizer.new_decoder()  # None once finished
         self.endpoint = EndpointState()
         self.frames_done = 0  # output frames decoded since the session began
         self.segment_start = 0  # output frame where the open segment began
@@ -205,13 +231,13 @@ class Stream:
 
     @property
     def committed(self) -> str:
-        """The open segment's text that will not change."""
-        return " ".join(self.decoder.committed)
+        """The open segment's text that will not change ("" once finished)."""
+        return " ".join(self.decoder.committed) if self.decoder is not None else ""
 
     @property
     def partial(self) -> str:
         """The open segment's text so far: the committed prefix and the tentative tail."""
-        return " ".join(self.decoder.committed + self.decoder.tentative)
+        return " ".join(self.decoder.committed + self.decoder.tentative) if self.decoder is not None else ""
 
     def finish(self) -> Transcript:
         """Close the open segment and return the whole session's transcript.
@@ -222,6 +248,8 @@ class Stream:
         if not self.finished:
             self._close_segment()
             self.finished = True
+            self.recognizer.release_decoder(self.decoder)  # reset by _close_segment; another stream may take it
+            self.decoder = None
         segments = self.finalized
         return Transcript(
             text=" ".join(s.text for s in segments),

@@ -115,6 +115,26 @@ def test_streams_are_independent(streaming_model, speechlike):
     assert a.finish() == alone.finish()
 
 
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_finished_streams_hand_their_decoder_to_the_next(streaming_model, speechlike, decoder):
+    recognizer = Recognizer(streaming_model, RecognizerConfig(decoder=decoder))
+    first = recognizer.create_stream()
+    used = first.decoder
+    first.accept_waveform(speechlike)
+    text = first.finish().text
+    assert first.partial == "" and first.committed == ""
+    again = recognizer.create_stream()
+    assert again.decoder is used  # reset, not rebuilt
+    busy = recognizer.create_stream()
+    assert busy.decoder is not used  # a decoder in use is never shared
+    busy.accept_waveform(speechlike[: len(speechlike) // 2])
+    again.accept_waveform(speechlike)
+    assert again.finish().text == text
+    busy.reset()  # mid-session: its half-heard segment goes, and a reset decoder comes
+    busy.accept_waveform(speechlike)
+    assert busy.finish().text == text
+
+
 def test_bidirectional_model_is_refused(tiny_checkpoint):
     with pytest.raises(ConfigError, match="unidirectional"):
         Recognizer(asr.load_model(tiny_checkpoint))
