@@ -46,14 +46,19 @@ class SetScore:
     score: SystemScore
 
 
+def _with_lm(label: str, model: Model, greedy: Transcribe, beam: Transcribe) -> list[tuple[str, Transcribe]]:
+    """The greedy system, and the beam one if the model has its own LM."""
+    if model.lm is None:
+        logger.warning("%s has no LM of its own: no beam + LM row", label)
+        return [(f"{label}, greedy", greedy)]
+    return [(f"{label}, greedy", greedy), (f"{label}, beam + LM", beam)]
+
+
 def offline_systems(model: Model, label: str) -> list[tuple[str, Transcribe]]:
     """Greedy, and beam search with the model's own LM if it has one."""
-    systems = [(f"{label}, greedy", lambda w: model.transcribe(w).text)]
-    if model.lm is not None:
-        systems.append((f"{label}, beam + LM", lambda w: model.transcribe(w, decoder="beam").text))
-    else:
-        logger.warning("%s has no LM of its own: no beam + LM row", label)
-    return systems
+    return _with_lm(
+        label, model, lambda w: model.transcribe(w).text, lambda w: model.transcribe(w, decoder="beam").text
+    )
 
 
 def streamed(model: Model, decoder: str) -> Transcribe:
@@ -76,12 +81,7 @@ def streamed(model: Model, decoder: str) -> Transcribe:
 
 def streaming_systems(model: Model, label: str) -> list[tuple[str, Transcribe]]:
     """The streamed text, greedy, and beam search with the model's own LM if it has one."""
-    systems = [(f"{label}, streamed, greedy", streamed(model, "greedy"))]
-    if model.lm is not None:
-        systems.append((f"{label}, streamed, beam + LM", streamed(model, "beam")))
-    else:
-        logger.warning("%s has no LM of its own: no beam + LM row", label)
-    return systems
+    return _with_lm(f"{label}, streamed", model, streamed(model, "greedy"), streamed(model, "beam"))
 
 
 def bundled_systems(with_peer: bool = True) -> list[tuple[str, Transcribe]]:
