@@ -33,7 +33,7 @@ def test_prepare_writes_disjoint_manifests(recipe, shared_data, tmp_path):
     assert len(train) + len(valid) == 2500 and len(test) == 500
     assert len({u.speaker for u in valid}) == recipe.VALID_SPEAKERS
     ages = recipe.speaker_ages(shared_data / "speechocean762" / "train_spk2age")
-    children = {u.speaker for u in valid if ages[u.speaker] < recipe.CHILD_AGE_BELOW}
+    children = {u.speaker for u in valid if recipe.is_child(u.speaker, ages)}
     assert len(children) == recipe.VALID_CHILDREN
     assert not {u.speaker for u in train} & {u.speaker for u in valid}
     assert all(u.audio.is_file() and u.duration > 0 for u in train[:20] + test[:20])

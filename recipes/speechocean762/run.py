@@ -110,14 +110,17 @@ def speaker_ages(spk2age: Path) -> dict[str, int]:
     return ages
 
 
-def validation_speakers(speakers: list[str], ages: dict[str, int]) -> set[str]:
-    """``VALID_CHILDREN`` children and ``VALID_ADULTS`` adults, drawn with a fixed seed.
+def is_child(speaker: str, ages: dict[str, int]) -> bool:
+    """Under ``CHILD_AGE_BELOW``; a speaker whose age is not listed counts as an adult."""
+    return ages.get(speaker, CHILD_AGE_BELOW) < CHILD_AGE_BELOW
 
-    A speaker whose age is not listed counts as an adult.
-    """
+
+def validation_speakers(speakers: list[str], ages: dict[str, int]) -> set[str]:
+    """``VALID_CHILDREN`` children and ``VALID_ADULTS`` adults, drawn with a fixed seed."""
+    children, adults = [], []
+    for speaker in sorted(speakers):
+        (children if is_child(speaker, ages) else adults).append(speaker)
     rng = random.Random(SPLIT_SEED)
-    children = sorted(s for s in speakers if ages.get(s, CHILD_AGE_BELOW) < CHILD_AGE_BELOW)
-    adults = sorted(s for s in speakers if s not in children)
     return set(rng.sample(children, VALID_CHILDREN)) | set(rng.sample(adults, VALID_ADULTS))
 
 
