@@ -88,10 +88,12 @@ class FeatureDataset:
         speed_factors: Sequence[float] = (1.0,),
         name: str = "data",
         progress: bool = True,
+        half_precision: bool = False,
     ) -> None:
         if 1.0 not in speed_factors:
             raise ValueError(f"speed_factors must include 1.0, got {tuple(speed_factors)}")
         self.speed_factors = tuple(speed_factors)
+        stored = torch.float16 if half_precision else torch.float32
         self.unperturbed = self.speed_factors.index(1.0)
         self.examples: list[Example] = []
         self.report = LoadReport()
@@ -108,7 +110,7 @@ class FeatureDataset:
                 logger.warning("skipping %s: %s", utt.id, exc)
                 self.report.unreadable.append(utt.id)
                 continue
-            feats = tuple(extractor(speed_perturb(waveform, f, rate)) for f in self.speed_factors)
+            feats = tuple(extractor(speed_perturb(waveform, f, rate)).to(stored) for f in self.speed_factors)
             if min(f.shape[0] for f in feats) // stack_frames < ctc_min_frames(tokens):
                 self.report.too_short.append(utt.id)
                 continue
@@ -149,7 +151,7 @@ class Batch:
 
 def collate(examples: Sequence[Example], speed_choices: Sequence[int]) -> Batch:
     """Pad examples into a batch, taking features at speed index ``speed_choices[i]``."""
-    feats = [ex.features[choice] for ex, choice in zip(examples, speed_choices)]
+    feats = [ex.features[choice].float() for ex, choice in zip(examples, speed_choices)]
     lengths = torch.tensor([f.shape[0] for f in feats])
     token_lengths = torch.tensor([len(ex.tokens) for ex in examples])
     return Batch(

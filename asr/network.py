@@ -1,4 +1,4 @@
-"""The acoustic model: a subsampling front end, a multi-layer LSTM and a linear CTC head.
+"""The acoustic model: a subsampling front end, a multi-layer LSTM (or GRU) and a linear CTC head.
 
 Shapes, batch first throughout:
 
@@ -7,7 +7,9 @@ Shapes, batch first throughout:
   ``(N, T', I)`` with ``T' = T // S`` (frame stacking, ``I = S * F``) or ``ceil(T / S)``
   (convolution, ``I = hidden_size``);
 - LSTM output ``(N, T', D * H)`` with ``D = 2`` if bidirectional else 1;
-- log-probabilities ``(N, T', V)`` over ``V`` tokens, blank at index 0.
+- log-probabilities ``(N, T', V)`` over ``V`` tokens, blank at index 0;
+- with an auxiliary phone head (training only), phone log-probabilities ``(N, T', P)`` from
+  the output of layer ``aux_phone_layer`` (see :mod:`asr.phones`).
 
 The bidirectional layers run each direction as its own ``nn.LSTM``; the backward one reads
 every sequence reversed within its own length, so padding never enters the backward state and
@@ -23,8 +25,10 @@ from torch import nn
 
 from asr.frontend import FRONTENDS, ConvSubsampling, FrameStacking
 
-LSTMState = tuple[torch.Tensor, torch.Tensor]
-"""``(h, c)``, each ``(num_layers, N, hidden_size)``: the unidirectional model's state."""
+LSTMState = tuple[torch.Tensor, ...]
+"""The unidirectional model's state: ``(h, c)`` for the LSTM, ``(h,)`` for the GRU, each
+``(num_layers, N, hidden_size)``."""
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,13 @@ class ModelConfig:
     num_layers: int = 3
     bidirectional: bool = True
     dropout: float = 0.2
+    # The recurrent cell: "lstm", or "gru" (three gates instead of four: fewer parameters per
+    # unit and faster steps; its state is h alone).
+    cell: str = "lstm"
+    # A second CTC head over phones (asr.phones) on the output of this LSTM layer (1-based);
+    # 0: none. Trained with TrainConfig.phone_loss_weight; decoding never reads it.
+    aux_phone_layer: int = 0
+    aux_phone_vocab_size: int = 41
 
     def __post_init__(self) -> None:
         for name in ("n_mels", "vocab_size", "stack_frames", "hidden_size", "num_layers"):
@@ -57,6 +68,12 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.frontend not in FRONTENDS:
             raise ValueError(f"ModelConfig.frontend must be one of {', '.join(FRONTENDS)}, got {self.frontend!r}")
+        if self.cell not in CELLS:
+            raise ValueError(f"ModelConfig.cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if not 0 <= self.aux_phone_layer <= self.num_layers:
+            raise ValueError(
+                f"ModelConfig.aux_phone_layer must be 0 (none) or a layer 1..{self.num_layers}, got {self.aux_phone_layer}"
+            )
         if self.frontend == "conv2d" and self.stack_frames not in (2, 4, 8):
             raise ValueError(f"the conv2d front end subsamples by 2, 4 or 8, got stack_frames = {self.stack_frames}")
 
@@ -79,7 +96,7 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class CTCModel(nn.Module):
-    """Front end -> LSTM stack -> linear CTC head. See the module docstring for shapes."""
+    """Front end -> LSTM (or GRU) stack -> linear CTC head. See the module docstring for shapes."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -95,13 +112,16 @@ class CTCModel(nn.Module):
             input_size = config.n_mels * config.stack_frames
         self.forward_layers = nn.ModuleList()
         self.backward_layers = nn.ModuleList()
+        cell = CELLS[config.cell]
         for layer in range(config.num_layers):
             layer_input = input_size if layer == 0 else config.hidden_size * config.num_directions
-            self.forward_layers.append(nn.LSTM(layer_input, config.hidden_size, batch_first=True))
+            self.forward_layers.append(cell(layer_input, config.hidden_size, batch_first=True))
             if config.bidirectional:
-                self.backward_layers.append(nn.LSTM(layer_input, config.hidden_size, batch_first=True))
+                self.backward_layers.append(cell(layer_input, config.hidden_size, batch_first=True))
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden_size * config.num_directions, config.vocab_size)
+        width = config.hidden_size * config.num_directions
+        self.head = nn.Linear(width, config.vocab_size)
+        self.aux_head = nn.Linear(width, config.aux_phone_vocab_size) if config.aux_phone_layer else None
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Output frames for input lengths ``(N,)``."""
@@ -112,39 +132,59 @@ class CTCModel(nn.Module):
         features: torch.Tensor,
         lengths: torch.Tensor,
         state: LSTMState | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, LSTMState | None]:
+        *,
+        with_aux: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
         """Per-frame token log-probabilities.
 
         Args:
             features: ``(N, T, n_mels)`` normalised log-mel frames.
             lengths: ``(N,)`` valid frames per utterance.
-            state: unidirectional only: ``(h, c)``, each ``(num_layers, N, hidden_size)``,
-                from the previous chunk, or None at the start of a stream. To carry state
-                exactly, feed chunks whose length is a multiple of ``stack_frames``.
+            state: unidirectional only: the :data:`LSTMState` from the previous chunk, or None
+                at the start of a stream. To carry state exactly, feed chunks whose length is a
+                multiple of ``stack_frames``.
+            with_aux: also return the auxiliary phone head's log-probabilities (training).
 
         Returns:
             ``log_probs`` ``(N, T', vocab_size)``, ``out_lengths`` ``(N,)`` and the new
-            state (None for the bidirectional model). State is taken at each sequence's last
-            frame only when all ``lengths`` are equal to ``T``; streams feed one utterance each.
+            state (None for the bidirectional model); with ``with_aux``, a fourth item, the
+            phone log-probabilities ``(N, T', aux_phone_vocab_size)``. State is taken at each
+            sequence's last frame only when all ``lengths`` are equal to ``T``; streams feed one
+            utterance each.
         """
         if features.dim() != 3 or features.size(-1) != self.config.n_mels:
             raise ValueError(f"features must be (N, T, {self.config.n_mels}), got {tuple(features.shape)}")
         if state is not None and (self.config.bidirectional or self.config.frontend != "stack"):
             raise ValueError("only a unidirectional model with the stack front end carries state")
+        if with_aux and self.aux_head is None:
+            raise ValueError("this model has no auxiliary phone head (ModelConfig.aux_phone_layer = 0)")
         x, out_lengths = self.frontend(features, lengths)  # (N, T', I)
-        new_h, new_c = [], []
-        for layer, forward_lstm in enumerate(self.forward_layers):
+        new_states: list[tuple[torch.Tensor, ...]] = []
+        aux_log_probs = None
+        for layer, forward_rnn in enumerate(self.forward_layers):
             if layer > 0:
                 x = self.dropout(x)
-            layer_state = None if state is None else (state[0][layer : layer + 1], state[1][layer : layer + 1])
-            fwd, (h, c) = forward_lstm(x, layer_state)  # (N, T', H)
-            new_h.append(h)
-            new_c.append(c)
+            fwd, layer_state = forward_rnn(x, self._layer_state(state, layer))  # (N, T', H)
+            new_states.append(layer_state if isinstance(layer_state, tuple) else (layer_state,))
             if self.config.bidirectional:
                 bwd, _ = self.backward_layers[layer](reverse_padded(x, out_lengths))
                 x = torch.cat([fwd, reverse_padded(bwd, out_lengths)], dim=-1)  # (N, T', 2H)
             else:
                 x = fwd
+            if with_aux and layer + 1 == self.config.aux_phone_layer:
+                aux_log_probs = self.aux_head(self.dropout(x)).log_softmax(dim=-1)  # (N, T', P)
         log_probs = self.head(self.dropout(x)).log_softmax(dim=-1)  # (N, T', V)
-        new_state = None if self.config.bidirectional else (torch.cat(new_h), torch.cat(new_c))
+        new_state = None
+        if not self.config.bidirectional:
+            new_state = tuple(torch.cat(parts) for parts in zip(*new_states))
+        if with_aux:
+            return log_probs, out_lengths, new_state, aux_log_probs
         return log_probs, out_lengths, new_state
+
+    @staticmethod
+    def _layer_state(state: LSTMState | None, layer: int) -> torch.Tensor | tuple[torch.Tensor, ...] | None:
+        """Layer ``layer``'s slice of ``state``, as its cell takes it: ``(h, c)`` or ``h``."""
+        if state is None:
+            return None
+        parts = tuple(part[layer : layer + 1] for part in state)
+        return parts if len(parts) > 1 else parts[0]

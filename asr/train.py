@@ -66,6 +66,8 @@ from asr.train_step import StepRunner, StepStats, ctc_loss, log_step
 logger = logging.getLogger(__name__)
 
 CPU = torch.device("cpu")
+# A validation utterance id "<set>/<utterance>" names the subset it belongs to.
+SUBSET_SEPARATOR = "/"
 
 
 @dataclass
@@ -110,8 +112,9 @@ def build_data(config: TrainConfig, progress_bars: bool = True) -> TrainingData:
         )
     else:
         train = FeatureDataset(
-            utterances, extractor, tokenizer, stack, config.speed_factors, name="train", progress=progress_bars
-        )
+            utterances, extractor, tokenizer, stack, config.speed_factors, name="train", progress=progress_bars,
+            half_precision=config.data.half_precision_features,
+        )  # fmt: skip
     valid = FeatureDataset(
         read_manifest(config.data.valid_manifest), extractor, tokenizer, stack, (1.0,),
         name="valid", progress=progress_bars,
@@ -124,9 +127,10 @@ def build_data(config: TrainConfig, progress_bars: bool = True) -> TrainingData:
 def validate(
     model: CTCModel, data: TrainingData, max_batch_frames: int, device: torch.device = CPU
 ) -> dict[str, float]:
-    """Validation loss per utterance, and greedy WER and CER."""
+    """Validation loss per utterance, and greedy WER and CER; where utterance ids name their
+    subset (``<set>/<utterance>``), also ``wer/<set>`` and ``cer/<set>`` for each subset."""
     model.eval()
-    total_loss, refs, hyps = 0.0, [], []
+    total_loss, refs, hyps, ids = 0.0, [], [], []
     with torch.no_grad():
         for indices in bucket_batches(
             [data.valid.num_frames(i) for i in range(len(data.valid))], max_batch_frames, 0, 0, shuffle=False
@@ -136,9 +140,17 @@ def validate(
             total_loss += ctc_loss(log_probs, out_lengths, batch).item()
             hyps += [h.text for h in greedy_decode_batch(log_probs.cpu(), out_lengths.cpu(), data.tokenizer)]
             refs += list(batch.texts)
+            ids += list(batch.ids)
     model.train()
     rates = error_rates(refs, hyps)
-    return {"loss": total_loss / max(1, len(refs)), "wer": rates.wer, "cer": rates.cer}
+    metrics = {"loss": total_loss / max(1, len(refs)), "wer": rates.wer, "cer": rates.cer}
+    subsets = sorted({i.split(SUBSET_SEPARATOR, 1)[0] for i in ids if SUBSET_SEPARATOR in i})
+    for subset in subsets:
+        pairs = [(r, h) for r, h, i in zip(refs, hyps, ids) if i.startswith(subset + SUBSET_SEPARATOR)]
+        subset_rates = error_rates([r for r, _ in pairs], [h for _, h in pairs])
+        metrics[f"wer/{subset}"] = subset_rates.wer
+        metrics[f"cer/{subset}"] = subset_rates.cer
+    return metrics
 
 
 class Trainer:

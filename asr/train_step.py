@@ -25,6 +25,7 @@ from asr.dataset import Batch
 from asr.distributed import DistributedContext, all_reduce_sum
 from asr.errors import ASRError, TrainingError
 from asr.network import CTCModel
+from asr.phones import PhoneTargets, cached_cmudict
 from asr.train_config import TrainConfig
 from asr.train_state import TrainingProgress
 
@@ -73,11 +74,38 @@ def ctc_loss(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batch) -
     )
 
 
-def compute_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+def phone_ctc_loss(
+    phone_log_probs: torch.Tensor, out_lengths: torch.Tensor, texts: tuple[str, ...], phones: PhoneTargets
+) -> torch.Tensor:
+    """Summed CTC loss of ``(N, T', P)`` phone log-probabilities against the dictionary's
+    phones of ``texts``; utterances with a word the dictionary lacks contribute 0. A scalar."""
+    targets, target_lengths, known = phones.batch(texts)
+    device = phone_log_probs.device
+    losses = torch.nn.functional.ctc_loss(
+        phone_log_probs.transpose(0, 1).float(),  # (T', N, P)
+        targets.to(device),
+        out_lengths,
+        target_lengths.to(device),
+        blank=0,
+        reduction="none",
+        zero_infinity=True,
+    )  # (N,)
+    return (losses * known.to(device)).sum()
+
+
+def compute_loss(
+    model: torch.nn.Module, batch: Batch, phones: PhoneTargets | None = None, phone_weight: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed CTC loss of a batch of ``(N, T, n_mels)`` features and its number of utterances
-    ``N``, both scalars (``model``: a CTCModel, maybe in DDP)."""
-    log_probs, out_lengths, _ = model(batch.features, batch.lengths)  # (N, T', V)
-    return ctc_loss(log_probs, out_lengths, batch), torch.tensor(len(batch.ids))
+    ``N``, both scalars (``model``: a CTCModel, maybe in DDP). With ``phones``, the model's
+    auxiliary phone loss is added, times ``phone_weight``."""
+    if phones is None:
+        log_probs, out_lengths, _ = model(batch.features, batch.lengths)  # (N, T', V)
+        return ctc_loss(log_probs, out_lengths, batch), torch.tensor(len(batch.ids))
+    log_probs, out_lengths, _, phone_log_probs = model(batch.features, batch.lengths, with_aux=True)
+    loss = ctc_loss(log_probs, out_lengths, batch)
+    loss = loss + phone_weight * phone_ctc_loss(phone_log_probs, out_lengths, batch.texts, phones)
+    return loss, torch.tensor(len(batch.ids))
 
 
 class StepRunner:
@@ -110,6 +138,7 @@ class StepRunner:
         self.device = device
         self.specaugment = SpecAugment(config.specaugment)
         self.previous_batch: Batch | None = None
+        self.phones = PhoneTargets(cached_cmudict(config.data.cmudict)) if config.model.aux_phone_layer else None
 
     def distribute(self) -> None:
         """Wrap the replica in DistributedDataParallel in a job of several processes.
@@ -146,7 +175,7 @@ class StepRunner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.autocast():
-            loss, utts = compute_loss(self.network, batch)
+            loss, utts = compute_loss(self.network, batch, self.phones, self.config.phone_loss_weight)
         if not contributes:
             loss, utts = loss * 0, utts * 0
         # (summed loss, utterances) of every process's batch together; float64 keeps the count exact.

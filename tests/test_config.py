@@ -12,7 +12,7 @@ from asr.train_config import TrainConfig, load_train_config
 
 
 def test_a_recipe_config_round_trips(tmp_path):
-    config = load_train_config("recipes/speechocean762/conf/bilstm.toml")
+    config = load_train_config("recipes/english/conf/bilstm.toml")
     config = dataclasses.replace(config, speed_factors=(1.0,), exp_dir='exp "quoted" \\ dir')
     path = tmp_path / "copy.toml"
     path.write_text(dump_toml(config))

@@ -95,3 +95,29 @@ def test_conv_front_end_refuses_state_and_odd_subsampling():
         ModelConfig(frontend="conv2d", stack_frames=3)
     with pytest.raises(ValueError, match="frontend"):
         ModelConfig(frontend="transformer")
+
+
+def test_gru_streams_with_its_own_state_and_has_fewer_weights():
+    gru = model(bidirectional=False, cell="gru")
+    lstm = model(bidirectional=False)
+    assert sum(p.numel() for p in gru.parameters()) < 0.8 * sum(p.numel() for p in lstm.parameters())
+    feats = torch.randn(2, 64, 80)
+    whole, _, _ = gru(feats, torch.tensor([64, 64]))
+    first, _, state = gru(feats[:, :24], torch.tensor([24, 24]))
+    assert len(state) == 1 and state[0].shape == (2, 2, 24)  # (h,): a GRU has no cell state
+    second, _, _ = gru(feats[:, 24:], torch.tensor([40, 40]), state)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), whole, atol=1e-5, rtol=1e-5)
+
+
+def test_bidirectional_gru_does_not_depend_on_padding():
+    net = model(cell="gru")
+    short = torch.randn(1, 40, 80)
+    alone, _, _ = net(short, torch.tensor([40]))
+    batch = torch.cat([torch.cat([short, torch.randn(1, 20, 80)], dim=1), torch.randn(1, 60, 80)])
+    together, lengths, _ = net(batch, torch.tensor([40, 60]))
+    torch.testing.assert_close(together[0, : lengths[0]], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_unknown_cell_is_refused():
+    with pytest.raises(ValueError, match="cell"):
+        ModelConfig(cell="rnn")

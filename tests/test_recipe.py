@@ -1,4 +1,5 @@
-"""The speechocean762 recipe's data preparation on the real corpus."""
+"""The bundled models' recipe (recipes/english): data preparation on the real corpora, the
+synthetic speech, the language model's text and the learning-curve report."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import soundfile
 
 from asr.manifest import read_manifest
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "speechocean762" / "run.py"
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "english" / "run.py"
 
 
 @pytest.fixture
 def recipe(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(RECIPE.parent))
-    spec = importlib.util.spec_from_file_location("speechocean762_recipe", RECIPE)
+    spec = importlib.util.spec_from_file_location("english_recipe", RECIPE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "DATA_DIR", tmp_path / "data")
@@ -30,13 +31,30 @@ def test_prepare_writes_disjoint_manifests(recipe, shared_data, tmp_path):
     recipe.main(["--stage", "0", "--stop-stage", "0", "--data-root", str(shared_data)])
     data = tmp_path / "data"
     train, valid, test = (read_manifest(data / f"{name}.jsonl") for name in ("train", "valid", "test"))
-    assert len(train) + len(valid) == 2500 and len(test) == 500
-    assert len({u.speaker for u in valid}) == recipe.VALID_SPEAKERS
+    assert len(test) == 500
+    per_set = {name: (read_manifest(data / f"train_{name}.jsonl"), read_manifest(data / f"valid_{name}.jsonl"))
+               for name in recipe.REAL_SETS}  # fmt: skip
+    assert sum(len(t) + len(v) for t, v in per_set.values()) == 2500 + 1848 + 1619 + 342
+    assert len(train) + len(valid) == 2500 + 1848 + 1619 + 342
+    # Every utterance id names its set, so that training reports validation WER per set.
+    for name, (set_train, set_valid) in per_set.items():
+        assert set_valid and all(u.id.startswith(f"{name}/") for u in set_train + set_valid)
+    so_train, so_valid = per_set["speechocean762"]
+    assert len({u.speaker for u in so_valid}) == recipe.VALID_SPEAKERS
     ages = recipe.speaker_ages(shared_data / "speechocean762" / "train_spk2age")
-    children = {u.speaker for u in valid if recipe.is_child(u.speaker, ages)}
-    assert len(children) == recipe.VALID_CHILDREN
-    assert not {u.speaker for u in train} & {u.speaker for u in valid}
+    assert len({u.speaker for u in so_valid if recipe.is_child(u.speaker, ages)}) == recipe.VALID_CHILDREN
+    ls_train, ls_valid = per_set["librispeech_train"]
+    assert len({u.speaker for u in ls_valid}) == recipe.VALID_LIBRISPEECH_SPEAKERS
+    for set_train, set_valid in (per_set["speechocean762"], per_set["librispeech_train"]):
+        assert not {u.speaker for u in set_train} & {u.speaker for u in set_valid}
+    # Single-speaker sets hold out prompts: no prompt is read on both sides (kathleen reads many twice).
+    from asr.text import normalize_text
+
+    for name in ("kathleen", "ljspeech"):
+        set_train, set_valid = per_set[name]
+        assert not {normalize_text(u.text) for u in set_train} & {normalize_text(u.text) for u in set_valid}
     assert all(u.audio.is_file() and u.duration > 0 for u in train[:20] + test[:20])
+    assert (data / "cmudict.dict").is_file()
     assert (data / ".stage-0-prepare.done").exists()
     # A finished stage is skipped on the next run.
     (data / "train.jsonl").write_text("")
@@ -117,3 +135,66 @@ def test_bundle_lm_gives_the_model_its_lm_and_tuned_weights(recipe, tiny_checkpo
     assert model.lm is not None and (model.lm.lm_weight, model.lm.word_score) == (1.5, -1.0)
     assert model.lm.lexicon.read_text() == "HELLO\tH E L L O |\n"
     assert "50.00%" in json.loads((tiny_checkpoint / "lm" / "decoding.json").read_text())["tuned_on"]
+
+
+def test_modern_sentences_are_normalised_seeded_and_exclude_held_out_text(synthesize, tmp_path):
+    text = tmp_path / "modern.txt"
+    lines = ["Let 's meet at 7 tonight .", "I do n't know where it is", "Book a table for 2 people please",
+             "short", "Play some music by the Beatles now"]  # fmt: skip
+    text.write_text("\n".join(lines) + "\n")
+    picked = synthesize.modern_sentences([text], 10, seed=3, exclude=["please play some music by the beatles now"])
+    assert picked == sorted(picked) and picked == synthesize.modern_sentences([text], 10, 3, exclude=[
+        "please play some music by the beatles now"])  # fmt: skip
+    assert "LET'S MEET AT SEVEN TONIGHT" in picked and "I DON'T KNOW WHERE IT IS" in picked
+    assert "BOOK A TABLE FOR TWO PEOPLE PLEASE" in picked
+    assert not any("BEATLES" in s for s in picked) and "SHORT" not in picked
+
+
+def test_vocal_tract_change_scales_frequency_and_duration(synthesize):
+    rate = 16000
+    t = np.arange(rate) / rate
+    tone = np.sin(2 * np.pi * 500 * t).astype(np.float32)
+    shorter = synthesize.change_vocal_tract(tone, 1.1)
+    assert abs(len(shorter) - rate / 1.1) < 2
+    peak = np.argmax(np.abs(np.fft.rfft(shorter))) * rate / len(shorter)
+    assert abs(peak - 550) < 3
+
+
+@pytest.mark.parametrize("engine", ["rhvoice", "pico", "espeak-ng", "festival", "flite"])
+def test_every_engine_speaks_with_its_variations(synthesize, engine, tmp_path):
+    voices = tuple(v for v in synthesize.available_voices() if v.engine == engine)
+    if not voices:
+        pytest.skip(f"{engine} is not installed (apt-get install {synthesize.APT_PACKAGES[engine]})")
+    synthesizer = synthesize.Synthesizer(voices, seed=9)
+    out = tmp_path / "a.flac"
+    job, label = synthesizer(synthesize.Job(0, "THE CAT SAT ON THE MAT", out))
+    audio, rate = soundfile.read(out, dtype="float32")
+    assert rate == 16000 and 0.5 < len(audio) / rate < 6 and np.abs(audio).max() > 0.01
+    assert label.startswith(engine)
+
+
+def test_licensed_voices_only(synthesize):
+    names = {(v.engine, v.name) for v in synthesize.ENGINE_VOICES["rhvoice"]}
+    assert names == {("rhvoice", n) for n in ("alan", "bdl", "clb", "slt")}
+    total = sum(len(v) for v in synthesize.ENGINE_VOICES.values())
+    assert total >= 40
+
+
+def test_report_plots_and_tabulates_a_run(tmp_path):
+    import json
+
+    spec = importlib.util.spec_from_file_location("english_report", RECIPE.parent / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    history = [
+        {"epoch": e, "step": 10 * e, "train_loss": 100.0 / e, "valid_loss": 120.0 / e, "valid_wer": 1.0 / (e + 1),
+         "valid_wer/kathleen": 0.5 / e, "valid_wer/speechocean762": 0.9 / e}
+        for e in (1, 2, 3)
+    ]  # fmt: skip
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    (tmp_path / "run" / "last" / "model.json").write_text(json.dumps({"provenance": {"history": history}}))
+    out, table = tmp_path / "curves.png", tmp_path / "curves.md"
+    assert report.main([str(tmp_path / "run"), "--out", str(out), "--markdown", str(table)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    rows = table.read_text().strip().splitlines()
+    assert "| kathleen | speechocean762 |" in rows[2] and rows[-1].startswith("| 3 | 30 | 33.33 | 40.00 | 25.00 |")

@@ -25,9 +25,9 @@ def streaming_model(tmp_path, speechlike):
     return random_streaming_model(tmp_path, speechlike, CharTokenizer())
 
 
-def random_streaming_model(tmp_path, speechlike, tokenizer):
-    """:func:`streaming_model` with the output units of ``tokenizer``."""
-    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_layers=2, bidirectional=False)
+def random_streaming_model(tmp_path, speechlike, tokenizer, cell="lstm"):
+    """:func:`streaming_model` with the output units of ``tokenizer`` (and recurrent ``cell``)."""
+    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_layers=2, bidirectional=False, cell=cell)
     features = FeatureConfig()
     stats = StatsAccumulator(features.n_mels)
     stats.add(LogMel(features)(torch.from_numpy(speechlike)))
@@ -63,6 +63,16 @@ def test_any_chunking_gives_the_whole_file_result(streaming_model, speechlike):
         transcript = feed_in_random_chunks(recognizer, speechlike, seed)
         assert transcript.text == whole.text
         assert [w.word for w in transcript.words] == [w.word for w in whole.words]
+
+
+def test_a_gru_model_streams_from_its_checkpoint_like_the_whole_file(tmp_path, speechlike):
+    gru = random_streaming_model(tmp_path, speechlike, CharTokenizer(), cell="gru")
+    assert gru.checkpoint.model.config.cell == "gru"  # the checkpoint says which cell
+    recognizer = Recognizer(gru, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    whole = greedy_decode(gru.log_probs(speechlike), gru.tokenizer)
+    assert whole.text
+    for seed in range(3):
+        assert feed_in_random_chunks(recognizer, speechlike, seed).text == whole.text
 
 
 def test_endpoints_cut_segments_the_same_way_for_any_chunking(streaming_model, speechlike):

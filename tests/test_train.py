@@ -260,9 +260,9 @@ def test_steps_with_a_non_finite_loss_are_skipped_counted_and_reported(toy_corpu
     real_loss = asr.train_step.compute_loss
     calls = {"n": 0}
 
-    def sometimes_nan(model, batch):
+    def sometimes_nan(model, batch, *rest):
         calls["n"] += 1
-        loss, utts = real_loss(model, batch)
+        loss, utts = real_loss(model, batch, *rest)
         return (loss * float("nan"), utts) if calls["n"] in (2, 3) else (loss, utts)
 
     monkeypatch.setattr(asr.train_step, "compute_loss", sometimes_nan)
@@ -280,8 +280,8 @@ def test_training_stops_clearly_when_the_loss_stays_non_finite(toy_corpus, monke
     real_loss = asr.train_step.compute_loss
     monkeypatch.setattr(asr.train_step, "MAX_SKIPPED_IN_A_ROW", 3)
 
-    def infinite(model, batch):
-        loss, utts = real_loss(model, batch)
+    def infinite(model, batch, *rest):
+        loss, utts = real_loss(model, batch, *rest)
         return loss * float("inf"), utts
 
     monkeypatch.setattr(asr.train_step, "compute_loss", infinite)

@@ -1,9 +1,12 @@
 """Synthetic training speech from Debian's speech engines.
 
-Sentences (the training transcripts, and sentences drawn from the Gutenberg books) are spoken by
-flite, festival and espeak-ng voices at random rates and pitches, then degraded at random
-(level, reverberation, noise, telephone band) so that clean synthetic speech sounds more like a
-recording. Every choice is drawn from a generator seeded by the utterance's index, so the corpus
+Sentences (the training transcripts, sentences of modern English from ``text/modern/`` and
+sentences drawn from the Gutenberg books) are spoken by flite, festival, RHVoice, pico and
+espeak-ng voices at random rates and pitches, given a random vocal tract length (the whole
+spectrum scaled by resampling), then degraded at random (level, reverberation, noise, telephone
+band) so that clean synthetic speech sounds more like a recording. Only engines and voices whose
+licences allow training and shipping are listed: RHVoice's evgeniy-eng and lyubov (CC BY-NC-ND)
+and the MBROLA voices (non-commercial) are left out. Every choice is drawn from a generator seeded by the utterance's index, so the corpus
 is the same however many worker processes make it, and an interrupted run resumes where it
 stopped (finished files are kept).
 """
@@ -21,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import librosa
 import numpy as np
 import soundfile as sf
 
@@ -35,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "flite", "festival" or "espeak-ng"
+    engine: str  # "flite", "festival", "rhvoice", "pico" or "espeak-ng"
     name: str
     # Relative chance of being picked: espeak-ng is robotic, so it is used less.
     weight: float = 1.0
@@ -54,6 +58,15 @@ FESTIVAL_VOICES = (
     Voice("festival", "ked_diphone", 1.0),
     Voice("festival", "cmu_us_slt_arctic_hts", 1.5, female=True),
 )
+# RHVoice's English voices under the LGPL (evgeniy-eng and lyubov are CC BY-NC-ND: left out).
+RHVOICE_VOICES = (
+    Voice("rhvoice", "alan", 1.0),
+    Voice("rhvoice", "bdl", 1.0),
+    Voice("rhvoice", "clb", 1.0, female=True),
+    Voice("rhvoice", "slt", 1.0, female=True),
+)
+# SVOX pico (Apache-2.0): one female voice per language.
+PICO_VOICES = (Voice("pico", "en-US", 1.0, female=True), Voice("pico", "en-GB", 1.0, female=True))
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan")
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5")
 ESPEAK_VOICES = tuple(
@@ -64,16 +77,24 @@ ESPEAK_VOICES = tuple(
 APT_PACKAGES = {
     "flite": "flite",
     "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
+    "rhvoice": "rhvoice rhvoice-english (Debian contrib/non-free)",
+    "pico": "libttspico-utils (Debian non-free)",
     "espeak-ng": "espeak-ng",
 }
-ENGINE_COMMAND = {"flite": "flite", "festival": "text2wave", "espeak-ng": "espeak-ng"}
+ENGINE_COMMAND = {
+    "flite": "flite", "festival": "text2wave", "rhvoice": "RHVoice-test", "pico": "pico2wave", "espeak-ng": "espeak-ng"
+}  # fmt: skip
+ENGINE_VOICES = {
+    "flite": FLITE_VOICES, "festival": FESTIVAL_VOICES, "rhvoice": RHVOICE_VOICES, "pico": PICO_VOICES,
+    "espeak-ng": ESPEAK_VOICES,
+}  # fmt: skip
 FESTIVAL_VOICE_DIRS = (Path("/usr/share/festival/voices"),)
 
 
 def available_voices() -> list[Voice]:
     """The voices whose engine (and, for festival, voice package) is installed."""
     voices: list[Voice] = []
-    for engine, candidates in (("flite", FLITE_VOICES), ("festival", FESTIVAL_VOICES), ("espeak-ng", ESPEAK_VOICES)):
+    for engine, candidates in ENGINE_VOICES.items():
         if shutil.which(ENGINE_COMMAND[engine]) is None:
             logger.warning(
                 "%s is not installed (apt-get install %s); its voices are left out", engine, APT_PACKAGES[engine]
@@ -113,6 +134,12 @@ class ProsodyConfig:
     # espeak-ng pitch on its 0-99 scale.
     espeak_pitch: tuple[float, float] = (20.0, 80.0)
     espeak_base_wpm: int = 170
+    # RHVoice and pico pitch, in percent of the voice's own.
+    pitch_percent: tuple[float, float] = (80.0, 125.0)
+    # Vocal tract length: the waveform is resampled by this factor and played at 16 kHz, which
+    # scales every frequency (formants and pitch) by it and the duration by its inverse; below 1
+    # sounds like a longer tract (a larger speaker), above 1 like a shorter one (a child's).
+    vocal_tract: tuple[float, float] = (0.88, 1.15)
 
 
 @dataclass(frozen=True)
@@ -122,14 +149,25 @@ class Job:
     out: Path
 
 
-def speak(
-    text: str, voice: Voice, stretch: float, f0: float, espeak_pitch: float, wav: Path, prosody: ProsodyConfig
-) -> None:
-    """Run one engine to write ``text`` spoken by ``voice`` to ``wav`` (engine's own rate)."""
+@dataclass(frozen=True)
+class Rendition:
+    """How one utterance is spoken: the random draws of :class:`ProsodyConfig`."""
+
+    stretch: float  # duration stretch, above 1 slower
+    f0: float  # flite's mean F0 in Hz
+    espeak_pitch: float  # espeak-ng's 0-99 pitch
+    pitch_percent: float  # RHVoice's and pico's pitch
+    vocal_tract: float  # frequency scale by resampling (see ProsodyConfig.vocal_tract)
+
+
+def speak(text: str, voice: Voice, how: Rendition, wav: Path, prosody: ProsodyConfig) -> None:
+    """Run one engine to write ``text`` spoken by ``voice`` as ``how`` says to ``wav`` (the
+    engine's own sample rate)."""
     spoken = text.lower()
+    stretch = how.stretch
     if voice.engine == "flite":
         cmd = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={stretch:.3f}"]
-        cmd += ["--setf", f"int_f0_target_mean={f0:.1f}", "-t", spoken, "-o", str(wav)]
+        cmd += ["--setf", f"int_f0_target_mean={how.f0:.1f}", "-t", spoken, "-o", str(wav)]
     elif voice.engine == "festival":
         text_file = wav.with_suffix(".txt")
         text_file.write_text(spoken + "\n")
@@ -141,10 +179,31 @@ def speak(
             f"(Parameter.set 'Duration_Stretch {stretch:.3f})",
         ]
         cmd += ["-o", str(wav), str(text_file)]
+    elif voice.engine == "rhvoice":
+        # RHVoice reads the text on stdin; its rate is a percentage of the voice's own.
+        cmd = ["RHVoice-test", "-p", voice.name, "-R", str(SAMPLE_RATE), "-r", str(round(100 / stretch))]
+        cmd += ["-t", str(round(how.pitch_percent)), "-o", str(wav)]
+        subprocess.run(cmd, input=spoken, text=True, check=True, capture_output=True, timeout=120)
+        return
+    elif voice.engine == "pico":
+        # pico takes its rate and pitch as markup around the text.
+        marked = (
+            f"<speed level='{round(100 / stretch)}'><pitch level='{round(how.pitch_percent)}'>{spoken}</pitch></speed>"
+        )
+        cmd = ["pico2wave", "-l", voice.name, "-w", str(wav), marked]
     else:
         wpm = round(prosody.espeak_base_wpm / stretch)
-        cmd = ["espeak-ng", "-v", voice.name, "-s", str(wpm), "-p", str(round(espeak_pitch)), "-w", str(wav), spoken]
+        cmd = ["espeak-ng", "-v", voice.name, "-s", str(wpm), "-p", str(round(how.espeak_pitch)), "-w", str(wav)]
+        cmd.append(spoken)
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+
+def change_vocal_tract(waveform: np.ndarray, factor: float) -> np.ndarray:
+    """``(T,)`` audio with every frequency scaled by ``factor`` (and its duration by
+    ``1 / factor``): resampled from ``SAMPLE_RATE * factor`` to ``SAMPLE_RATE``."""
+    if abs(factor - 1.0) < 1e-3:
+        return waveform
+    return librosa.resample(waveform, orig_sr=SAMPLE_RATE * factor, target_sr=SAMPLE_RATE, res_type="soxr_hq")
 
 
 def degrade(waveform: np.ndarray, rng: np.random.Generator, config: DegradeConfig) -> np.ndarray:
@@ -172,16 +231,22 @@ class Synthesizer:
         rng = np.random.default_rng([self.seed, job.index])
         weights = np.array([v.weight for v in self.voices])
         voice = self.voices[rng.choice(len(self.voices), p=weights / weights.sum())]
-        stretch = rng.uniform(*self.prosody.stretch)
-        f0 = rng.uniform(*(self.prosody.female_f0 if voice.female else self.prosody.male_f0))
-        espeak_pitch = rng.uniform(*self.prosody.espeak_pitch)
+        prosody = self.prosody
+        how = Rendition(
+            stretch=rng.uniform(*prosody.stretch),
+            f0=rng.uniform(*(prosody.female_f0 if voice.female else prosody.male_f0)),
+            espeak_pitch=rng.uniform(*prosody.espeak_pitch),
+            pitch_percent=rng.uniform(*prosody.pitch_percent),
+            vocal_tract=rng.uniform(*prosody.vocal_tract),
+        )
         label = f"{voice.engine}-{voice.name}"
         if job.out.exists():
             return job, label
         with tempfile.TemporaryDirectory() as tmp:
             wav = Path(tmp) / "speech.wav"
-            speak(job.text, voice, stretch, f0, espeak_pitch, wav, self.prosody)
-            waveform = degrade(load_audio(wav, SAMPLE_RATE), rng, self.degradation)
+            speak(job.text, voice, how, wav, prosody)
+            waveform = change_vocal_tract(load_audio(wav, SAMPLE_RATE), how.vocal_tract)
+            waveform = degrade(waveform, rng, self.degradation)
             partial = job.out.with_suffix(".partial.flac")
             sf.write(partial, waveform, SAMPLE_RATE, subtype="PCM_16")
             partial.replace(job.out)
@@ -264,3 +329,32 @@ def gutenberg_sentences(folder: Path, count: int, seed: int, min_words: int = 4,
 
 def write_sentences(path: Path, sentences: Sequence[str]) -> None:
     write_text_atomic(path, "".join(s + "\n" for s in sentences))
+
+
+# Tokenised text (MASC, movie reviews) splits contractions off their word: "let 's", "do n't".
+_SPLIT_CONTRACTION = re.compile(r"\s+(n't|'(?:s|re|ve|ll|d|m|t))\b", re.IGNORECASE)
+
+
+def join_contractions(line: str) -> str:
+    """``"let 's go , do n't"`` -> ``"let's go , don't"`` (tokenised text's contractions rejoined)."""
+    return _SPLIT_CONTRACTION.sub(r"\1", line)
+
+
+def modern_sentences(
+    files: Sequence[Path], count: int, seed: int, exclude: Sequence[str] = (), min_words: int = 3, max_words: int = 20
+) -> list[str]:
+    """``count`` distinct normalised lines of ``min_words`` to ``max_words`` words drawn at random
+    (seeded) from ``files`` (one sentence or turn a line), none of them inside a text of
+    ``exclude`` (the validation transcripts, say)."""
+    pool: set[str] = set()
+    for path in files:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            sentence = normalize_text(join_contractions(line))
+            if min_words <= len(sentence.split()) <= max_words:
+                pool.add(sentence)
+    held_out = [normalize_text(text) for text in exclude]
+    ordered = sorted(s for s in pool if not any(s in text for text in held_out))
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(ordered), size=min(count, len(ordered)), replace=False)
+    logger.info("picked %d of %d modern sentences from %d files", len(picked), len(ordered), len(files))
+    return [ordered[i] for i in sorted(picked)]

@@ -1,25 +1,29 @@
 #!/usr/bin/env python3
-"""speechocean762 recipe: numbered, resumable stages from raw corpus to evaluated model.
+"""The bundled models' recipe: every trainable English set of ``../shared/data`` plus synthetic
+speech, in numbered, resumable stages from raw corpora to the models in ``asr/models``.
 
 Stages (each leaves ``data/.stage-N-NAME.done``, or ``data/.stage-N-NAME-MODEL.done`` for the
 per-model stages, when it finishes, and is skipped afterwards unless ``--force``):
 
-  0  prepare    JSONL manifests: train (minus held-out validation speakers), valid, test, and
-                timit_sample (eval only)
-  1  synthesize speech of the training transcripts and of Gutenberg sentences with flite,
-                festival and espeak-ng voices (synthesize.py), added to the training set
+  0  prepare    JSONL manifests per set: speechocean762 train, librispeech_train, kathleen and
+                ljspeech, each minus its validation part (speakers held out where a set has
+                several: children and adults of speechocean762, LibriSpeech speakers; held-out
+                prompts where it has one); speechocean762 test and timit_sample (eval only)
+  1  synthesize at least 30 hours of synthetic speech (synthesize.py) from the training
+                transcripts, modern English text and the Gutenberg books, with every voice
+                whose licence allows training and shipping
   2  stats      global log-mel mean and std over the real training audio
-  3  train      train conf/bilstm.toml (--models default) and/or conf/unilstm.toml
-                (--models streaming); resumes on its own after an interruption
-  4  lm         a KenLM 3-gram and lexicon from the Gutenberg books and the training transcripts
-                (not the validation speakers', on which its weights are tuned)
-  5  evaluate   LM weight and word score tuned on the validation speakers; then greedy, beam and
-                beam+LM WER, CER and speed of the best checkpoint on speechocean762 test and
-                timit_sample (exp/.../eval/results.md)
-  6  bundle     copy each best checkpoint into the package (asr/models/default, asr/models/streaming),
-                with the LM and its tuned weights in <model>/lm (what --decoder beam uses)
+  3  train      conf/bilstm.toml (--models default) and/or conf/unilstm.toml (--models
+                streaming); resumes on its own after an interruption
+  4  lm         a KenLM model and lexicon from the modern text, the books and the training
+                transcripts (never the validation or evaluation text)
+  5  evaluate   LM weight and word score tuned on the pooled validation set; validation WER per
+                set and pooled; greedy, beam and beam+LM WER, CER and speed on speechocean762
+                test and timit_sample (exp/.../eval/results.md)
+  6  bundle     copy each best checkpoint into the package (asr/models/default,
+                asr/models/streaming), with the LM and its tuned weights in <model>/lm
 
-Usage: python recipes/speechocean762/run.py --stage 0 --stop-stage 6 [--data-root DIR]
+Usage: python recipes/english/run.py --stage 0 --stop-stage 6 [--data-root DIR]
            [--models default streaming]
 """
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -42,6 +47,7 @@ from synthesize import (
     Synthesizer,
     available_voices,
     gutenberg_sentences,
+    modern_sentences,
     synthesize_corpus,
     write_sentences,
 )
@@ -67,16 +73,29 @@ DATA_DIR = RECIPE_DIR / "data"
 CONFIGS = {"default": RECIPE_DIR / "conf" / "bilstm.toml", "streaming": RECIPE_DIR / "conf" / "unilstm.toml"}
 # Stages that run once per model; their done-markers carry the model's name.
 PER_MODEL_STAGES = (3, 5, 6)
-# Train speakers held out for validation (checkpoint selection and LM weights), about 6% of the
-# set, drawn from children and adults alike: the test set's 125 speakers are 42% children (under
-# 15), and one of adults alone (the earlier split: 5 adults aged 20 to 21) says little about them.
+# The trainable real sets: folder under the data root -> how its validation part is held out.
+REAL_SETS = ("speechocean762", "librispeech_train", "kathleen", "ljspeech")
+# speechocean762 train speakers held out for validation (checkpoint selection and LM weights),
+# about 6% of the set, drawn from children and adults alike: the test set's 125 speakers are 42%
+# children (under 15), and a validation set of adults alone says little about them.
 VALID_CHILDREN = 3
 VALID_ADULTS = 5
 VALID_SPEAKERS = VALID_CHILDREN + VALID_ADULTS
 CHILD_AGE_BELOW = 15
+# LibriSpeech speakers held out (of 30), drawn with the seed.
+VALID_LIBRISPEECH_SPEAKERS = 3
+# Single-speaker sets hold out prompts instead: this share of their distinct transcripts, every
+# reading of each (kathleen reads many prompts twice, and a prompt must not be on both sides).
+VALID_PROMPT_SHARE = 0.06
 SPLIT_SEED = 762
-# Synthetic speech: one rendition of each training transcript, plus this many book sentences.
+# Synthetic speech: one rendition of each real training transcript, plus sentences of modern
+# English (text/modern, less the CMU ARCTIC prompts that kathleen reads) and of the books:
+# about 32 hours in all (stage 1 logs the figure).
+MODERN_SENTENCES = 16000
 GUTENBERG_SENTENCES = 6000
+MODERN_EXCLUDED = ("cmu_arctic.txt",)
+# The phone targets' dictionary, linked into data/ for the configs (data.cmudict).
+CMUDICT_NAME = "cmudict.dict"
 SYNTH_SEED = 2024
 SYNTH_WORKERS = 2
 
@@ -124,17 +143,62 @@ def validation_speakers(speakers: list[str], ages: dict[str, int]) -> set[str]:
     return set(rng.sample(children, VALID_CHILDREN)) | set(rng.sample(adults, VALID_ADULTS))
 
 
+def held_out_prompts(utterances: list[Utterance], share: float, seed: int) -> set[str]:
+    """A seeded ``share`` of the distinct normalised transcripts of ``utterances``."""
+    prompts = sorted({normalize_text(u.text) for u in utterances})
+    rng = random.Random(seed)
+    return set(rng.sample(prompts, max(1, round(share * len(prompts)))))
+
+
+def split_set(name: str, data_root: Path) -> tuple[list[Utterance], list[Utterance]]:
+    """The ``(train, valid)`` utterances of one real set (see :data:`REAL_SETS`)."""
+    folder = data_root / name
+    utterances = read_tsv(folder / "train.tsv")
+    if name == "speechocean762":
+        speakers = sorted({u.speaker for u in utterances})
+        held = validation_speakers(speakers, speaker_ages(folder / "train_spk2age"))
+        is_valid = [u.speaker in held for u in utterances]
+    elif name == "librispeech_train":
+        speakers = sorted({u.speaker for u in utterances})
+        held = set(random.Random(SPLIT_SEED).sample(speakers, VALID_LIBRISPEECH_SPEAKERS))
+        is_valid = [u.speaker in held for u in utterances]
+    else:
+        held = held_out_prompts(utterances, VALID_PROMPT_SHARE, SPLIT_SEED)
+        is_valid = [normalize_text(u.text) in held for u in utterances]
+    # Ids name their set, so that training reports validation WER per set (asr.train.validate).
+    utterances = [dataclasses.replace(u, id=f"{name}/{u.id}") for u in utterances]
+    train = [u for u, v in zip(utterances, is_valid) if not v]
+    valid = [u for u, v in zip(utterances, is_valid) if v]
+    return train, valid
+
+
 def stage_prepare(data_root: Path) -> None:
-    corpus = data_root / "speechocean762"
-    train_all = read_tsv(corpus / "train.tsv")
-    speakers = sorted({u.speaker for u in train_all})
-    valid_speakers = validation_speakers(speakers, speaker_ages(corpus / "train_spk2age"))
-    write_manifest(DATA_DIR / "train.jsonl", [u for u in train_all if u.speaker not in valid_speakers])
-    write_manifest(DATA_DIR / "valid.jsonl", [u for u in train_all if u.speaker in valid_speakers])
-    write_manifest(DATA_DIR / "test.jsonl", read_tsv(corpus / "test.tsv"))
+    train_real, valid_all = [], []
+    for name in REAL_SETS:
+        if not (data_root / name / "train.tsv").is_file():
+            raise SystemExit(f"stage 0: {data_root / name / 'train.tsv'} is missing")
+        train, valid = split_set(name, data_root)
+        write_manifest(DATA_DIR / f"train_{name}.jsonl", train)
+        write_manifest(DATA_DIR / f"valid_{name}.jsonl", valid)
+        logger.info(
+            "%s: %d train utterances (%.2f h), %d validation (%.2f h, %d speakers)", name, len(train),
+            hours(train), len(valid), hours(valid), len({u.speaker for u in valid}),
+        )  # fmt: skip
+        train_real += train
+        valid_all += valid
+    cmudict = DATA_DIR / CMUDICT_NAME
+    cmudict.unlink(missing_ok=True)
+    cmudict.symlink_to((data_root / "text" / "cmudict" / CMUDICT_NAME).resolve())
+    write_manifest(DATA_DIR / "train.jsonl", train_real)
+    write_manifest(DATA_DIR / "valid.jsonl", valid_all)
+    write_manifest(DATA_DIR / "test.jsonl", read_tsv(data_root / "speechocean762" / "test.tsv"))
     timit = data_root / "timit_sample" / "test.tsv"
     if timit.is_file():
         write_manifest(DATA_DIR / "timit.jsonl", read_tsv(timit))
+
+
+def hours(utterances: list[Utterance]) -> float:
+    return sum(u.duration or 0.0 for u in utterances) / 3600
 
 
 def stage_synthesize(data_root: Path) -> None:
@@ -143,20 +207,23 @@ def stage_synthesize(data_root: Path) -> None:
         raise SystemExit(f"stage 1 needs a speech engine: apt-get install {' '.join(APT_PACKAGES.values())}")
     logger.info("synthesizing with %d voices", len(voices))
     train = read_manifest(DATA_DIR / "train.jsonl")
-    sentences = gutenberg_sentences(data_root / "text" / "gutenberg", GUTENBERG_SENTENCES, SYNTH_SEED)
-    write_sentences(DATA_DIR / "gutenberg_sentences.txt", sentences)
+    valid_texts = [u.text for u in read_manifest(DATA_DIR / "valid.jsonl")]
+    modern_files = [f for f in sorted((data_root / "text" / "modern").glob("*.txt")) if f.name not in MODERN_EXCLUDED]
+    modern = modern_sentences(modern_files, MODERN_SENTENCES, SYNTH_SEED, exclude=valid_texts)
+    books = gutenberg_sentences(data_root / "text" / "gutenberg", GUTENBERG_SENTENCES, SYNTH_SEED)
+    valid_normalised = [normalize_text(text) for text in valid_texts]
+    books = [s for s in books if not any(s in text for text in valid_normalised)]
+    write_sentences(DATA_DIR / "modern_sentences.txt", modern)
+    write_sentences(DATA_DIR / "gutenberg_sentences.txt", books)
     out_dir = DATA_DIR / "synth"
-    synth = synthesize_corpus(
-        [normalize_text(u.text) for u in train],
-        out_dir,
-        "transcript",
-        Synthesizer(tuple(voices), SYNTH_SEED),
-        SYNTH_WORKERS,
+    sources = {"transcript": [normalize_text(u.text) for u in train], "modern": modern, "gutenberg": books}
+    synth: list[Utterance] = []
+    for offset, (prefix, sentences) in enumerate(sources.items()):
+        synthesizer = Synthesizer(tuple(voices), SYNTH_SEED + offset)
+        synth += synthesize_corpus(sentences, out_dir, prefix, synthesizer, SYNTH_WORKERS)
+    logger.info(
+        "%d synthetic utterances, %.1f hours, %d voices", len(synth), hours(synth), len({u.speaker for u in synth})
     )
-    synth += synthesize_corpus(
-        sentences, out_dir, "gutenberg", Synthesizer(tuple(voices), SYNTH_SEED + 1), SYNTH_WORKERS
-    )
-    logger.info("%d synthetic utterances, %.1f hours", len(synth), sum(u.duration for u in synth) / 3600)
     write_manifest(DATA_DIR / "train_synth.jsonl", synth)
     write_manifest(DATA_DIR / "train_all.jsonl", train + synth)
 
@@ -177,7 +244,7 @@ def stage_train(name: str) -> None:
 
 
 def stage_lm(data_root: Path) -> None:
-    files = build_recipe_lm(data_root, DATA_DIR, [DATA_DIR / "train.jsonl"])
+    files = build_recipe_lm(data_root, DATA_DIR, [DATA_DIR / "train.jsonl"], exclude=MODERN_EXCLUDED)
     logger.info("language model %s, lexicon %s", files.lm, files.lexicon)
 
 
@@ -196,7 +263,7 @@ def stage_bundle(name: str) -> None:
     best_dir = Path(load_train_config(CONFIGS[name]).exp_dir) / "best"
     best = load_checkpoint(best_dir)
     provenance = dict(best.provenance)
-    provenance["recipe"] = f"recipes/speechocean762 (conf/{CONFIGS[name].name})"
+    provenance["recipe"] = f"recipes/english (conf/{CONFIGS[name].name})"
     # The training config names paths on the machine that trained; keep only their file names.
     config = provenance.pop("train_config", {})
     provenance["train_config"] = {

@@ -1,9 +1,10 @@
 """The recipe's language model and its decoder comparison.
 
-- :func:`build_recipe_lm`: a KenLM 3-gram from the Gutenberg books in ``../shared/data/text``
-  and the training transcripts (never from an evaluation set, nor from the validation speakers
-  its weights are tuned on), with its lexicon; singleton bigrams and trigrams pruned and the
-  binary a quantised trie, so that it ships with the bundled models (3 MB).
+- :func:`build_recipe_lm`: a KenLM 3-gram from the modern English text and the Gutenberg books
+  in ``../shared/data/text`` and the training transcripts (never from an evaluation set, nor
+  from the validation speakers' or prompts' text its weights are tuned on), with its lexicon;
+  singleton bigrams and trigrams pruned and the binary a quantised trie, so that it ships with
+  the bundled models.
 - :func:`tune_lm_weights`: LM weight and word score chosen by WER on the validation speakers
   (held out of the training set), not on a test set.
 - :func:`compare_decoders`: WER, CER and real-time factor of greedy, beam and beam+LM on each
@@ -18,6 +19,7 @@ import logging
 from pathlib import Path
 
 import torch
+from synthesize import join_contractions
 
 from asr.api import Model
 from asr.evaluate import evaluate
@@ -39,16 +41,28 @@ LM_WEIGHTS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 WORD_SCORES = (-1.0, 0.0, 1.0, 2.0, 3.0)
 
 
-def build_recipe_lm(data_root: Path, data_dir: Path, transcripts: list[Path]) -> LMFiles:
-    """A pruned, compact 3-gram LM and lexicon in ``data_dir/lm`` from the books and ``transcripts``."""
+def build_recipe_lm(data_root: Path, data_dir: Path, transcripts: list[Path], exclude: tuple[str, ...] = ()) -> LMFiles:
+    """A pruned, compact LM and lexicon in ``data_dir/lm`` from the modern text (less the files
+    named in ``exclude``), the books and ``transcripts``.
+
+    The modern text and the transcripts are normalised here, a line at a time, by the project's
+    normaliser (digits spelled out, tokenised contractions joined), into ``data_dir/lm_text``.
+    """
     text_dir = data_dir / "lm_text"
     text_dir.mkdir(parents=True, exist_ok=True)
     lines = [normalize_text(u.text) for manifest in transcripts for u in read_manifest(manifest)]
     write_text_atomic(text_dir / "transcripts.txt", "".join(line + "\n" for line in lines if line))
+    sources = [text_dir / "transcripts.txt"]
+    for path in sorted((data_root / "text" / "modern").glob("*.txt")):
+        if path.name in exclude:
+            continue
+        raw = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        normalised = (normalize_text(join_contractions(line)) for line in raw)
+        write_text_atomic(text_dir / path.name, "".join(line + "\n" for line in normalised if line))
+        sources.append(text_dir / path.name)
     books = sorted((data_root / "text" / "gutenberg").glob("*.txt"))
-    return build_lm(
-        [*books, text_dir / "transcripts.txt"], data_dir / "lm", order=LM_ORDER, prune=LM_PRUNE, compact=True
-    )
+    logger.info("LM text: %d modern files, %d books, %d transcripts", len(sources) - 1, len(books), len(lines))
+    return build_lm([*books, *sources], data_dir / "lm", order=LM_ORDER, prune=LM_PRUNE, compact=True)
 
 
 def tune_lm_weights(model: Model, valid_manifest: Path, lm: Path, out: Path) -> dict:
