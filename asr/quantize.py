@@ -1,6 +1,6 @@
 """Dynamic int8 quantization of a loaded network, for faster inference on CPUs.
 
-The weights of every LSTM and linear layer are stored as int8 with one scale per layer, and
+The weights of every LSTM (or GRU) and linear layer are stored as int8 with one scale per layer, and
 activations are quantized on the fly at each matrix product (``torch.ao.quantization.
 quantize_dynamic``); the front end's convolutions, if any, stay in float32. Nothing is written
 to disk: quantization is a load option (``asr.load_model(..., quantize="int8")``,
@@ -19,7 +19,7 @@ from asr.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("int8",)
-QUANTIZED_LAYERS = {torch.nn.LSTM, torch.nn.Linear}
+QUANTIZED_LAYERS = {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear}
 
 
 def check_quantization(quantize: str | None) -> None:
@@ -38,5 +38,5 @@ def quantize_network(network: torch.nn.Module, quantize: str) -> torch.nn.Module
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*torchao.*")
         quantized = torch.ao.quantization.quantize_dynamic(network.eval(), QUANTIZED_LAYERS, dtype=torch.qint8)
-    logger.info("quantized the network's LSTM and linear weights to int8 (dynamic quantization)")
+    logger.info("quantized the network's recurrent and linear weights to int8 (dynamic quantization)")
     return quantized.eval()

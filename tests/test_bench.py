@@ -75,6 +75,19 @@ def test_quantized_model_agrees_with_the_float_one_and_unknown_kinds_are_refused
         asr.load_model(tiny_checkpoint, quantize="int4")
 
 
+def test_a_gru_model_quantizes_its_gru_layers():
+    from asr.network import CTCModel, ModelConfig
+    from asr.quantize import quantize_network
+
+    torch.manual_seed(0)
+    network = CTCModel(ModelConfig(hidden_size=32, num_layers=2, cell="gru")).eval()
+    quantized = quantize_network(network, "int8")
+    assert isinstance(quantized.forward_layers[0], torch.ao.nn.quantized.dynamic.GRU)
+    features, lengths = torch.randn(1, 200, 80), torch.tensor([200])
+    ours, theirs = network(features, lengths)[0], quantized(features, lengths)[0]
+    assert (ours.argmax(-1) == theirs.argmax(-1)).float().mean() > 0.9
+
+
 def test_cli_writes_every_figure_of_the_chosen_sections_to_json(tiny_checkpoint, write_audio, speechlike, tmp_path):
     audio = write_audio("talk.flac", speechlike)
     report = tmp_path / "bench.json"

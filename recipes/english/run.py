@@ -42,6 +42,7 @@ from pathlib import Path
 
 import torch
 from decode import build_recipe_lm, compare_decoders, decoder_settings, tune_lm_weights
+from report import plot_runs, read_history
 from synthesize import (
     APT_PACKAGES,
     Synthesizer,
@@ -90,12 +91,15 @@ VALID_PROMPT_SHARE = 0.06
 SPLIT_SEED = 762
 # Synthetic speech: one rendition of each real training transcript, plus sentences of modern
 # English (text/modern, less the CMU ARCTIC prompts that kathleen reads) and of the books:
-# about 32 hours in all (stage 1 logs the figure).
+# about 33 hours in all (stage 1 logs the figure).
 MODERN_SENTENCES = 16000
+EXTRA_MODERN_SENTENCES = 4000
 GUTENBERG_SENTENCES = 6000
 MODERN_EXCLUDED = ("cmu_arctic.txt",)
 # The phone targets' dictionary, linked into data/ for the configs (data.cmudict).
 CMUDICT_NAME = "cmudict.dict"
+# Stage 5 scores every this-many-th real training utterance: does the model fit its own data?
+TRAIN_SAMPLE_EVERY = 40
 SYNTH_SEED = 2024
 SYNTH_WORKERS = 2
 
@@ -216,7 +220,17 @@ def stage_synthesize(data_root: Path) -> None:
     write_sentences(DATA_DIR / "modern_sentences.txt", modern)
     write_sentences(DATA_DIR / "gutenberg_sentences.txt", books)
     out_dir = DATA_DIR / "synth"
-    sources = {"transcript": [normalize_text(u.text) for u in train], "modern": modern, "gutenberg": books}
+    # A second draw of modern sentences (another seed, none of the first draw's) tops the
+    # corpus up past 30 hours; it is its own source so that the first draw's files keep their
+    # names (a source's files are named by index, and reused when a stage is rerun).
+    first = set(modern)
+    extra = modern_sentences(modern_files, MODERN_SENTENCES, SYNTH_SEED + 7, exclude=valid_texts)
+    extra = [s for s in extra if s not in first][:EXTRA_MODERN_SENTENCES]
+    write_sentences(DATA_DIR / "modern_extra_sentences.txt", extra)
+    sources = {
+        "transcript": [normalize_text(u.text) for u in train], "modern": modern, "gutenberg": books,
+        "modern_extra": extra,
+    }  # fmt: skip
     synth: list[Utterance] = []
     for offset, (prefix, sentences) in enumerate(sources.items()):
         synthesizer = Synthesizer(tuple(voices), SYNTH_SEED + offset)
@@ -253,10 +267,21 @@ def stage_evaluate(name: str) -> None:
     model = load_model(exp_dir / "best")
     lm = DATA_DIR / "lm" / "lm.bin"
     tuned = tune_lm_weights(model, DATA_DIR / "valid.jsonl", lm, exp_dir / "lm-tuning.json")
-    manifests = {"speechocean762 test": DATA_DIR / "test.jsonl", "timit_sample": DATA_DIR / "timit.jsonl"}
-    manifests = {name: path for name, path in manifests.items() if path.is_file()}
-    table = compare_decoders(model, manifests, decoder_settings(lm, tuned), exp_dir / "eval")
+    settings = decoder_settings(lm, tuned)
+    # Validation per set and pooled, and a sample of the model's own training utterances (does
+    # it fit its training data?), then the evaluation-only sets.
+    write_manifest(DATA_DIR / "train_sample.jsonl", read_manifest(DATA_DIR / "train.jsonl")[::TRAIN_SAMPLE_EVERY])
+    manifests = {f"valid {s}": DATA_DIR / f"valid_{s}.jsonl" for s in REAL_SETS}
+    manifests |= {
+        "valid (pooled)": DATA_DIR / "valid.jsonl",
+        f"train sample (1 in {TRAIN_SAMPLE_EVERY})": DATA_DIR / "train_sample.jsonl",
+        "speechocean762 test": DATA_DIR / "test.jsonl",
+        "timit_sample": DATA_DIR / "timit.jsonl",
+    }
+    manifests = {set_name: path for set_name, path in manifests.items() if path.is_file()}
+    table = compare_decoders(model, manifests, settings, exp_dir / "eval")
     logger.info("results (also in %s):\n%s", exp_dir / "eval" / "results.md", table)
+    plot_runs({exp_dir.name: read_history(exp_dir)}, exp_dir / "eval" / "curves.png")
 
 
 def stage_bundle(name: str) -> None:
