@@ -40,7 +40,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch
 from decode import build_recipe_lm, compare_decoders, decoder_settings, tune_lm_weights
 from report import plot_runs, read_history
 from synthesize import (
@@ -54,13 +53,13 @@ from synthesize import (
 )
 
 from asr.api import load_model
-from asr.audio import audio_duration, load_audio
+from asr.audio import audio_duration
 from asr.beam import LEXICON_NAME
 from asr.checkpoint import load_checkpoint, save_checkpoint
-from asr.features import FeatureConfig, LogMel, StatsAccumulator
 from asr.files import write_text_atomic
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.model_lm import DECODING_FILE, LM_DIR, LM_FILE
+from asr.recipe import Stage, add_stage_arguments, compute_stats, run_stages
 from asr.text import normalize_text
 from asr.train import train
 from asr.train_config import load_train_config
@@ -72,8 +71,6 @@ REPO_ROOT = RECIPE_DIR.parents[1]
 DATA_DIR = RECIPE_DIR / "data"
 # The models this recipe trains, by the name they are bundled under.
 CONFIGS = {"default": RECIPE_DIR / "conf" / "bilstm.toml", "streaming": RECIPE_DIR / "conf" / "unilstm.toml"}
-# Stages that run once per model; their done-markers carry the model's name.
-PER_MODEL_STAGES = (3, 5, 6)
 # The trainable real sets: folder under the data root -> how its validation part is held out.
 REAL_SETS = ("speechocean762", "librispeech_train", "kathleen", "ljspeech")
 # speechocean762 train speakers held out for validation (checkpoint selection and LM weights),
@@ -243,13 +240,9 @@ def stage_synthesize(data_root: Path) -> None:
 
 
 def stage_stats() -> None:
-    config = FeatureConfig()
-    logmel = LogMel(config)
-    stats = StatsAccumulator(config.n_mels)
-    for utt in read_manifest(DATA_DIR / "train.jsonl"):
-        stats.add(logmel(torch.from_numpy(load_audio(utt.audio, config.sample_rate))))
-    (DATA_DIR / "stats.json").write_text(json.dumps(stats.result().to_dict()) + "\n")
-    logger.info("feature statistics over %d frames written to %s", stats.count, DATA_DIR / "stats.json")
+    normalizer = compute_stats(read_manifest(DATA_DIR / "train.jsonl"))
+    write_text_atomic(DATA_DIR / "stats.json", json.dumps(normalizer.to_dict()) + "\n")
+    logger.info("feature statistics of the real training speech written to %s", DATA_DIR / "stats.json")
 
 
 def stage_train(name: str) -> None:
@@ -317,44 +310,33 @@ def bundle_lm(lm_dir: Path, tuning: Path, target: Path) -> None:
     logger.info("bundled the LM into %s (LM weight %s, word score %s)", out, best["lm_weight"], best["word_score"])
 
 
-STAGES = {0: "prepare", 1: "synthesize", 2: "stats", 3: "train", 4: "lm", 5: "evaluate", 6: "bundle"}
+def recipe_stages(data_root: Path) -> list[Stage]:
+    return [
+        Stage(0, "prepare", lambda: stage_prepare(data_root)),
+        Stage(1, "synthesize", lambda: stage_synthesize(data_root)),
+        Stage(2, "stats", stage_stats),
+        Stage(3, "train", stage_train, per_model=True),
+        Stage(4, "lm", lambda: stage_lm(data_root)),
+        Stage(5, "evaluate", stage_evaluate, per_model=True),
+        Stage(6, "bundle", stage_bundle, per_model=True),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", type=int, default=0, help="first stage to run")
-    parser.add_argument("--stop-stage", type=int, default=max(STAGES), help="last stage to run")
     parser.add_argument("--data-root", type=Path, default=default_data_root(), help="the shared data folder")
-    parser.add_argument("--force", action="store_true", help="rerun stages already marked done")
     parser.add_argument(
         "--models", nargs="+", choices=sorted(CONFIGS), default=["default"],
         help="models to train, evaluate and bundle in stages 3, 5 and 6 (default: default)",
     )  # fmt: skip
+    add_stage_arguments(parser, recipe_stages(Path()))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    actions = {
-        0: lambda: stage_prepare(args.data_root),
-        1: lambda: stage_synthesize(args.data_root),
-        2: stage_stats,
-        3: stage_train,
-        4: lambda: stage_lm(args.data_root),
-        5: stage_evaluate,
-        6: stage_bundle,
-    }
-    for stage in range(args.stage, args.stop_stage + 1):
-        for model in args.models if stage in PER_MODEL_STAGES else [None]:
-            suffix = f"-{model}" if model else ""
-            marker = DATA_DIR / f".stage-{stage}-{STAGES[stage]}{suffix}.done"
-            if marker.exists() and not args.force:
-                logger.info("stage %d (%s%s) already done; skipping", stage, STAGES[stage], suffix)
-                continue
-            logger.info("stage %d: %s%s", stage, STAGES[stage], suffix)
-            if model:
-                actions[stage](model)
-            else:
-                actions[stage]()
-            marker.touch()
+    stages = recipe_stages(args.data_root)
+    try:
+        run_stages(stages, args.stage, args.stop_stage, DATA_DIR, args.models, args.force)
+    except ValueError as exc:
+        parser.error(str(exc))
     return 0
 
 

@@ -8,22 +8,19 @@ import dataclasses
 import gzip
 import json
 import logging
-import random
 import shutil
 from pathlib import Path
 
-import torch
 from download import file_digest
 from prepare import prepare_subset
 
-from asr.audio import load_audio
 from asr.bpe import BPETokenizer, train_bpe
 from asr.config import load_toml
 from asr.errors import ConfigError
-from asr.features import FeatureConfig, LogMel, StatsAccumulator
 from asr.files import write_text_atomic
 from asr.lm import arpa_vocabulary, build_lm, write_lexicon
 from asr.manifest import read_manifest, write_manifest
+from asr.recipe import compute_stats
 from asr.text import CharTokenizer
 from asr.tokenizer import Tokenizer, TokenizerConfig
 from asr.train_config import TrainConfig
@@ -80,16 +77,12 @@ def write_stats(data: Path, force: bool = False) -> None:
     source = f"train.jsonl sha256 {file_digest(data / 'train.jsonl', 'sha256')}"
     if _up_to_date(target, data / "stats.source", source, force):
         return
-    utterances = read_manifest(data / "train.jsonl")
-    sample = random.Random(STATS_SEED).sample(utterances, min(STATS_MAX_UTTERANCES, len(utterances)))
-    config = FeatureConfig()
-    logmel = LogMel(config)
-    stats = StatsAccumulator(config.n_mels)
-    for utt in sample:
-        stats.add(logmel(torch.from_numpy(load_audio(utt.audio, config.sample_rate))))
-    write_text_atomic(target, json.dumps(stats.result().to_dict()) + "\n")
+    normalizer = compute_stats(
+        read_manifest(data / "train.jsonl"), max_utterances=STATS_MAX_UTTERANCES, seed=STATS_SEED
+    )
+    write_text_atomic(target, json.dumps(normalizer.to_dict()) + "\n")
     write_text_atomic(data / "stats.source", source + "\n")
-    logger.info("feature statistics over %d utterances (%d frames) -> %s", len(sample), stats.count, target)
+    logger.info("feature statistics -> %s", target)
 
 
 def bpe_model_path(data: Path, bpe_size: int) -> Path:
