@@ -66,6 +66,8 @@ from asr.train_step import StepRunner, StepStats, ctc_loss, log_step
 logger = logging.getLogger(__name__)
 
 CPU = torch.device("cpu")
+# Model settings that init_from may change: their weights start fresh, every other one is taken.
+REPLACEABLE = ("frontend", "stack_frames", "conv_channels", "aux_phone_layer", "aux_phone_vocab_size")
 # A validation utterance id "<set>/<utterance>" names the subset it belongs to.
 SUBSET_SEPARATOR = "/"
 
@@ -216,17 +218,17 @@ class Trainer:
         """Start from the weights of the checkpoint in ``directory``.
 
         With the same model configuration (dropout aside, as it shapes no weight) every weight
-        is taken. With another front end and otherwise the same model, each weight whose name
-        and shape agree is taken (the LSTM stack but its first input weights, and the head) and
-        the rest keep their random start, as ESPnet's ``init_param`` does.
+        is taken. With another front end or auxiliary phone head and otherwise the same model,
+        each weight whose name and shape agree is taken (the LSTM stack but its first input
+        weights, and the head) and the rest keep their random start, as ESPnet's
+        ``init_param`` does.
         """
         checkpoint = load_checkpoint(directory)
         theirs = dataclasses.replace(checkpoint.model.config, dropout=self.config.model.dropout)
-        front_end = {"frontend", "stack_frames", "conv_channels"}
-        if dataclasses.replace(theirs, **{k: getattr(self.config.model, k) for k in front_end}) != self.config.model:
+        if dataclasses.replace(theirs, **{k: getattr(self.config.model, k) for k in REPLACEABLE}) != self.config.model:
             raise ConfigError(
                 f"init_from {directory}: its model {checkpoint.model.config} differs from the config's "
-                f"{self.config.model} in more than the front end"
+                f"{self.config.model} in more than the front end and phone head"
             )
         self.check_tokenizer(checkpoint.tokenizer, f"init_from {directory}")
         if checkpoint.normalizer != self.data.extractor.normalizer:

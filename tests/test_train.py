@@ -220,6 +220,18 @@ def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
     # Dropout shapes no weight: a warm start may change it.
     more_dropout = dataclasses.replace(config, model=dataclasses.replace(config.model, dropout=0.4))
     asr.train.Trainer(more_dropout, data, progress_bars=False).initialize_from(config.init_from)
+    # A phone head added to a characters-only model starts fresh; every other weight is taken.
+    cmudict = toy_corpus / "cmudict.dict"
+    cmudict.write_text("hello HH AH0 L OW1\n")
+    phones = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, aux_phone_layer=1),
+        data=dataclasses.replace(config.data, cmudict=str(cmudict)),
+    )  # fmt: skip
+    trainer = asr.train.Trainer(phones, data, progress_bars=False)
+    trainer.initialize_from(config.init_from)
+    weights = trainer.model.state_dict()
+    assert "aux_head.weight" in weights and "aux_head.weight" not in source
+    assert all(torch.equal(weights[name], source[name]) for name in source)
 
 
 def test_epoch_checkpoints_keep_the_newest_and_amp_is_ignored_on_a_cpu(toy_corpus, caplog):
