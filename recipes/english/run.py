@@ -24,7 +24,7 @@ per-model stages, when it finishes, and is skipped afterwards unless ``--force``
                 asr/models/streaming), with the LM and its tuned weights in <model>/lm
 
 Usage: python recipes/english/run.py --stage 0 --stop-stage 6 [--data-root DIR]
-           [--models default streaming]
+           [--models default streaming] [--config MODEL=PATH ...]
 """
 
 from __future__ import annotations
@@ -245,8 +245,8 @@ def stage_stats() -> None:
     logger.info("feature statistics of the real training speech written to %s", DATA_DIR / "stats.json")
 
 
-def stage_train(name: str) -> None:
-    config = load_train_config(CONFIGS[name])
+def stage_train(name: str, configs: dict[str, Path]) -> None:
+    config = load_train_config(configs[name])
     train(config, resume=(Path(config.exp_dir) / "last").exists())
 
 
@@ -255,8 +255,8 @@ def stage_lm(data_root: Path) -> None:
     logger.info("language model %s, lexicon %s", files.lm, files.lexicon)
 
 
-def stage_evaluate(name: str) -> None:
-    exp_dir = Path(load_train_config(CONFIGS[name]).exp_dir)
+def stage_evaluate(name: str, configs: dict[str, Path]) -> None:
+    exp_dir = Path(load_train_config(configs[name]).exp_dir)
     model = load_model(exp_dir / "best")
     lm = DATA_DIR / "lm" / "lm.bin"
     tuned = tune_lm_weights(model, DATA_DIR / "valid.jsonl", lm, exp_dir / "lm-tuning.json")
@@ -277,11 +277,11 @@ def stage_evaluate(name: str) -> None:
     plot_runs({exp_dir.name: read_history(exp_dir)}, exp_dir / "eval" / "curves.png")
 
 
-def stage_bundle(name: str) -> None:
-    best_dir = Path(load_train_config(CONFIGS[name]).exp_dir) / "best"
+def stage_bundle(name: str, configs: dict[str, Path]) -> None:
+    best_dir = Path(load_train_config(configs[name]).exp_dir) / "best"
     best = load_checkpoint(best_dir)
     provenance = dict(best.provenance)
-    provenance["recipe"] = f"recipes/english (conf/{CONFIGS[name].name})"
+    provenance["recipe"] = f"recipes/english (conf/{configs[name].name})"
     # The training config names paths on the machine that trained; keep only their file names.
     config = provenance.pop("train_config", {})
     provenance["train_config"] = {
@@ -292,7 +292,7 @@ def stage_bundle(name: str) -> None:
     target = REPO_ROOT / "asr" / "models" / name
     save_checkpoint(target, best.model, best.features, best.normalizer, best.tokenizer, provenance)
     logger.info("bundled %s into %s", best_dir, target)
-    bundle_lm(DATA_DIR / "lm", Path(load_train_config(CONFIGS[name]).exp_dir) / "lm-tuning.json", target)
+    bundle_lm(DATA_DIR / "lm", Path(load_train_config(configs[name]).exp_dir) / "lm-tuning.json", target)
 
 
 def bundle_lm(lm_dir: Path, tuning: Path, target: Path) -> None:
@@ -310,16 +310,35 @@ def bundle_lm(lm_dir: Path, tuning: Path, target: Path) -> None:
     logger.info("bundled the LM into %s (LM weight %s, word score %s)", out, best["lm_weight"], best["word_score"])
 
 
-def recipe_stages(data_root: Path) -> list[Stage]:
+def recipe_stages(data_root: Path, configs: dict[str, Path]) -> list[Stage]:
     return [
         Stage(0, "prepare", lambda: stage_prepare(data_root)),
         Stage(1, "synthesize", lambda: stage_synthesize(data_root)),
         Stage(2, "stats", stage_stats),
-        Stage(3, "train", stage_train, per_model=True),
+        Stage(3, "train", lambda name: stage_train(name, configs), per_model=True),
         Stage(4, "lm", lambda: stage_lm(data_root)),
-        Stage(5, "evaluate", stage_evaluate, per_model=True),
-        Stage(6, "bundle", stage_bundle, per_model=True),
+        Stage(5, "evaluate", lambda name: stage_evaluate(name, configs), per_model=True),
+        Stage(6, "bundle", lambda name: stage_bundle(name, configs), per_model=True),
     ]
+
+
+def config_overrides(pairs: list[str]) -> dict[str, Path]:
+    """``["default=conf/x.toml"]`` -> :data:`CONFIGS` with those entries replaced (a relative
+    path is looked up in this recipe's folder).
+
+    Raises:
+        ValueError: a pair is not ``MODEL=PATH`` with a known model and an existing file.
+    """
+    configs = dict(CONFIGS)
+    for pair in pairs:
+        name, _, path = pair.partition("=")
+        config = Path(path) if Path(path).is_file() else RECIPE_DIR / path
+        if name not in CONFIGS or not config.is_file():
+            raise ValueError(
+                f"--config {pair!r}: expected MODEL=PATH with MODEL one of {', '.join(CONFIGS)} and an existing PATH"
+            )
+        configs[name] = config.resolve()
+    return configs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,11 +348,16 @@ def main(argv: list[str] | None = None) -> int:
         "--models", nargs="+", choices=sorted(CONFIGS), default=["default"],
         help="models to train, evaluate and bundle in stages 3, 5 and 6 (default: default)",
     )  # fmt: skip
-    add_stage_arguments(parser, recipe_stages(Path()))
+    parser.add_argument(
+        "--config", action="append", default=[], metavar="MODEL=PATH",
+        help="train, evaluate or bundle MODEL from this training config instead of its own "
+        "(e.g. default=conf/bilstm_warm.toml); repeatable",
+    )  # fmt: skip
+    add_stage_arguments(parser, recipe_stages(Path(), CONFIGS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stages = recipe_stages(args.data_root)
     try:
+        stages = recipe_stages(args.data_root, config_overrides(args.config))
         run_stages(stages, args.stage, args.stop_stage, DATA_DIR, args.models, args.force)
     except ValueError as exc:
         parser.error(str(exc))
