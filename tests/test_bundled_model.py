@@ -15,13 +15,15 @@ from asr.metrics import error_rates
 from asr.text import normalize_text
 
 SAMPLES = Path(asr.__file__).parent / "samples"
+# Issue 17's budget: each bundled model with its LM at most 40 MB.
+MAX_BUNDLE_BYTES = 40 * 2**20
 # Issue 2's floor: at most this greedy WER on speechocean762 test.
 MAX_TEST_WER = 0.60
-# The bundled model does not reach the quality these tests ask for yet (measured: 81.47% WER,
-# 42.59% CER on speechocean762 test; see the README). They stay as written and are expected to
+# The bundled model does not reach the quality these tests ask for yet (measured: 82.39% WER,
+# 42.96% CER on speechocean762 test; see the README). They stay as written and are expected to
 # fail; strict, so they turn red the moment a better model passes and the mark must go.
 BELOW_FLOOR = pytest.mark.xfail(
-    strict=True, reason="bundled model measures 81.47% WER on speechocean762 test; floor is 60%"
+    strict=True, reason="bundled model measures 82.39% WER on speechocean762 test; floor is 60%"
 )
 
 
@@ -39,7 +41,7 @@ def read_tsv(folder: Path, name: str, every: int = 1) -> list[Utterance]:
 def test_bundled_model_is_small_and_credited(model):
     folder = asr.api.bundled_model_path()
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())  # its LM included
-    assert size < 25 * 2**20
+    assert size <= MAX_BUNDLE_BYTES
     assert "speechocean762" in model.checkpoint.provenance["attribution"]
     assert "CC BY 4.0" in model.checkpoint.provenance["attribution"]
     assert model.network.config.bidirectional

@@ -5,7 +5,7 @@ Reads the per-epoch history that training keeps in each checkpoint (``<exp>/last
 and draws, for one run or several side by side: training and validation loss per epoch, and
 validation WER pooled and per set.
 
-Usage: python recipes/english/report.py EXP_DIR [EXP_DIR ...] --out PNG [--markdown MD]
+Usage: python recipes/english/report.py EXP_DIR [EXP_DIR ...] --out PNG [--markdown MD] [--x step]
 """
 
 from __future__ import annotations
@@ -38,21 +38,22 @@ def read_history(exp_dir: Path) -> list[dict]:
         raise SystemExit(f"{path}: no training history ({exc})") from exc
 
 
-def plot_runs(runs: dict[str, list[dict]], out: Path) -> None:
-    """One figure: losses, pooled validation WER, and per-set validation WER of each run."""
+def plot_runs(runs: dict[str, list[dict]], out: Path, x: str = "epoch") -> None:
+    """One figure: losses, pooled validation WER, and per-set validation WER of each run, at
+    each epoch's end; ``x`` is ``"epoch"`` or ``"step"`` (to compare runs whose epochs differ)."""
     fig, (losses, pooled, per_set) = plt.subplots(1, 3, figsize=FIGURE_SIZE)
     for name, history in runs.items():
-        epochs = [row["epoch"] for row in history]
-        (line,) = losses.plot(epochs, [row["train_loss"] for row in history], label=f"{name} train")
-        losses.plot(epochs, [row["valid_loss"] for row in history], "--", color=line.get_color(), label=f"{name} valid")
-        pooled.plot(epochs, [100 * row["valid_wer"] for row in history], "o-", label=name)
+        xs = [row[x] for row in history]
+        (line,) = losses.plot(xs, [row["train_loss"] for row in history], "o-", label=f"{name} train")
+        losses.plot(xs, [row["valid_loss"] for row in history], "s--", color=line.get_color(), label=f"{name} valid")
+        pooled.plot(xs, [100 * row["valid_wer"] for row in history], "o-", label=name)
         sets = sorted({key for row in history for key in row if key.startswith(SET_PREFIX)})
         for key in sets:
             label = f"{name}: {key[len(SET_PREFIX) :]}" if len(runs) > 1 else key[len(SET_PREFIX) :]
-            per_set.plot(epochs, [100 * row.get(key, float("nan")) for row in history], ".-", label=label)
-    losses.set(title="CTC loss per utterance", xlabel="epoch", ylabel="loss")
-    pooled.set(title="validation WER, pooled (greedy)", xlabel="epoch", ylabel="WER %")
-    per_set.set(title="validation WER per set (greedy)", xlabel="epoch", ylabel="WER %")
+            per_set.plot(xs, [100 * row.get(key, float("nan")) for row in history], ".-", label=label)
+    losses.set(title="CTC loss per utterance", xlabel=x, ylabel="loss")
+    pooled.set(title="validation WER, pooled (greedy)", xlabel=x, ylabel="WER %")
+    per_set.set(title="validation WER per set (greedy)", xlabel=x, ylabel="WER %")
     for axes in (losses, pooled, per_set):
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)
@@ -80,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("exp_dirs", nargs="+", type=Path, help="training runs (their exp_dir)")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
     parser.add_argument("--markdown", type=Path, help="also write each run's epochs as Markdown tables here")
+    parser.add_argument("--x", choices=("epoch", "step"), default="epoch", help="the horizontal axis")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     runs = {exp.name: read_history(exp) for exp in args.exp_dirs}
-    plot_runs(runs, args.out)
+    plot_runs(runs, args.out, args.x)
     if args.markdown:
         text = "".join(f"### {name}\n\n{history_table(rows)}\n" for name, rows in runs.items())
         args.markdown.write_text(text)

@@ -287,12 +287,25 @@ def stage_bundle(name: str, configs: dict[str, Path]) -> None:
     provenance["train_config"] = {
         **config,
         "exp_dir": Path(config.get("exp_dir", "")).name,
-        "data": {k: Path(v).name if k != "attribution" else v for k, v in config.get("data", {}).items()},
+        "init_from": recipe_relative(config.get("init_from", "")),
+        "data": {k: Path(v).name if k in DATA_PATHS else v for k, v in config.get("data", {}).items()},
     }
     target = REPO_ROOT / "asr" / "models" / name
     save_checkpoint(target, best.model, best.features, best.normalizer, best.tokenizer, provenance)
     logger.info("bundled %s into %s", best_dir, target)
     bundle_lm(DATA_DIR / "lm", Path(load_train_config(configs[name]).exp_dir) / "lm-tuning.json", target)
+
+
+# The training config's [data] entries that are paths on the machine that trained.
+DATA_PATHS = ("train_manifest", "valid_manifest", "stats", "cmudict")
+
+
+def recipe_relative(path: str) -> str:
+    """``path`` relative to this recipe's folder when it lies inside it (machine paths stay out
+    of a shipped checkpoint), else as given."""
+    if path and Path(path).is_relative_to(RECIPE_DIR):
+        return Path(path).relative_to(RECIPE_DIR).as_posix()
+    return path
 
 
 def bundle_lm(lm_dir: Path, tuning: Path, target: Path) -> None:
