@@ -21,13 +21,13 @@ from tqdm import tqdm
 
 from asr.alignment import align_words, start_at_speech
 from asr.audio import AudioInput
-from asr.beam import BeamConfig, BeamDecoder
 from asr.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_dir
-from asr.decoding import Hypothesis, greedy_decode
+from asr.decoding.beam import BeamConfig, BeamDecoder
+from asr.decoding.greedy import Hypothesis, greedy_decode
 from asr.errors import CheckpointError, ConfigError
 from asr.features import FeatureExtractor
+from asr.lm.bundled import ModelLM, find_model_lm
 from asr.longform import Piece, SplitConfig, pieces
-from asr.model_lm import ModelLM, find_model_lm
 from asr.quantize import check_quantization, quantize_network
 from asr.transcript import Alternative, Segment, Transcript, Word
 from asr.vad import EnergyVadConfig, voiced_frames

@@ -7,7 +7,7 @@ Token ids: SentencePiece requires an unknown piece ``<unk>`` and :func:`train_bp
 That id is the CTC blank here (``<blk>``), so every other piece keeps its SentencePiece id and
 the model's ``vocab_size`` is the SentencePiece vocabulary size. The model is never trained to
 emit ``<unk>``: text that would need it (a character the pieces do not cover) is refused by
-:meth:`BPETokenizer.encode`, as :class:`asr.text.CharTokenizer` refuses a character it has no
+:meth:`BPETokenizer.encode`, as :class:`asr.tokenizer.CharTokenizer` refuses a character it has no
 token for. SentencePiece's ``<s>``, ``</s>`` and ``<pad>`` are disabled: CTC has no use for
 them, and each would be an output unit that is never a target.
 

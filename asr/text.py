@@ -1,7 +1,7 @@
-"""Text normalisation in the LibriSpeech style, and the character tokenizer.
+"""Text normalisation in the LibriSpeech style, and the character set the tokenizers spell it in.
 
-(The interface every tokenizer offers, and the SentencePiece BPE alternative, are in
-:mod:`asr.tokenizer` and :mod:`asr.bpe`.)
+(The tokenizers themselves, characters and SentencePiece BPE, are in :mod:`asr.tokenizer` and
+:mod:`asr.bpe`.)
 
 Normalised text holds only the upper-case letters A-Z, the apostrophe and single spaces, the
 form of LibriSpeech's transcripts. The rules, in order:
@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 BLANK = "<blk>"
 WORD_DELIMITER = "|"
@@ -119,87 +117,3 @@ def normalize_text(text: str) -> str:
     text = _NOT_ALLOWED_RE.sub(" ", text)
     text = _EDGE_APOSTROPHE_RE.sub(" ", text)
     return _SPACES_RE.sub(" ", text).strip()
-
-
-@dataclass(frozen=True)
-class CharTokenizer:
-    """Characters of normalised text to token ids, with the CTC blank at index 0.
-
-    The space between words is the token ``|``, the word delimiter that torchaudio's
-    ``ctc_decoder`` expects.
-    """
-
-    tokens: tuple[str, ...] = (BLANK, WORD_DELIMITER, APOSTROPHE) + LETTERS
-
-    def __post_init__(self) -> None:
-        if not self.tokens or self.tokens[0] != BLANK:
-            raise ValueError(f"the first token must be the blank {BLANK!r}, got {self.tokens[:1]}")
-        if len(set(self.tokens)) != len(self.tokens):
-            raise ValueError("tokens must be unique")
-
-    @property
-    def blank_id(self) -> int:
-        return 0
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.tokens)
-
-    def _index(self) -> dict[str, int]:
-        return {token: i for i, token in enumerate(self.tokens)}
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of already-normalised ``text``.
-
-        Raises:
-            ValueError: ``text`` holds a character with no token (normalise it first).
-        """
-        index = self._index()
-        ids = []
-        for char in text:
-            token = WORD_DELIMITER if char == " " else char
-            if token not in index:
-                raise ValueError(f"character {char!r} of {text!r} has no token; normalise the text first")
-            ids.append(index[token])
-        return ids
-
-    def decode(self, ids: Sequence[int]) -> str:
-        """Text of token ids (blanks skipped; no CTC collapsing is done here)."""
-        chars = (self.tokens[i] for i in ids if i != self.blank_id)
-        text = "".join(" " if c == WORD_DELIMITER else c for c in chars)
-        return _SPACES_RE.sub(" ", text).strip()
-
-    @property
-    def word_delimiter(self) -> str | None:
-        """The token between words, ``|`` (None if this token set has none)."""
-        return WORD_DELIMITER if WORD_DELIMITER in self.tokens else None
-
-    def word_spans(self, ids: Sequence[int]) -> list[tuple[int, int]]:
-        """``[start, end)`` positions in ``ids`` (blank-free) of each word: the runs between delimiters."""
-        spans, start = [], 0
-        for i, token in enumerate([*ids, None]):
-            if token is None or self.tokens[token] == WORD_DELIMITER:
-                if i > start:
-                    spans.append((start, i))
-                start = i + 1
-        return spans
-
-    def spell(self, word: str) -> list[str]:
-        """``["W", "O", "R", "D", "|"]``: a lexicon spelling of ``word`` (the delimiter ends it).
-
-        Raises:
-            ValueError: ``word`` is empty or holds a character with no letter token.
-        """
-        letters = set(self.tokens) - {self.tokens[self.blank_id], WORD_DELIMITER}
-        if not word or any(char not in letters for char in word):
-            raise ValueError(f"the character tokenizer cannot spell {word!r}")
-        return [*word, *([WORD_DELIMITER] if self.word_delimiter else [])]
-
-    def to_dict(self) -> dict:
-        return {"type": "char", "tokens": list(self.tokens)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CharTokenizer:
-        if data.get("type") != "char":
-            raise ValueError(f"unknown tokenizer type {data.get('type')!r}")
-        return cls(tokens=tuple(data["tokens"]))

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import torch
 
-from asr.beam import BeamConfig, build_ctc_decoder, decoder_emissions, result_tokens, to_hypothesis
-from asr.decoding import WordSpan, words_from_tokens
+from asr.decoding.beam import BeamConfig, build_ctc_decoder, decoder_emissions, result_tokens, to_hypothesis
+from asr.decoding.greedy import WordSpan, words_from_tokens
 from asr.tokenizer import Tokenizer
 
 

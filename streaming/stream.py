@@ -27,7 +27,7 @@ import torch
 
 from asr.api import Model
 from asr.audio import validate_waveform
-from asr.beam import BeamConfig
+from asr.decoding.beam import BeamConfig
 from asr.errors import ASRError, ConfigError
 from asr.features import IncrementalFeatures
 from asr.network import LSTMState

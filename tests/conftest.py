@@ -14,7 +14,7 @@ from asr.audio import SAMPLE_RATE
 from asr.checkpoint import save_checkpoint
 from asr.features import FeatureConfig, Normalizer
 from asr.network import CTCModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.tokenizer import CharTokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 
 import asr
-from asr.align import align_file
+from asr.cli.align import align_file
 
 TIMIT_RATE = 16_000
 # The floors of the decoding issue: word starts against TIMIT's hand labels.

@@ -7,11 +7,10 @@ import pytest
 import soundfile
 import torch
 
-from asr.audio_dataset import AudioDataset
-from asr.dataset import FeatureDataset, bucket_batches, collate
 from asr.features import FeatureConfig, FeatureExtractor, Normalizer
 from asr.manifest import Utterance
-from asr.text import CharTokenizer
+from asr.tokenizer import CharTokenizer
+from asr.train.data import AudioDataset, FeatureDataset, bucket_batches, collate
 
 TEXTS = ["HELLO WORLD", "A CAT", "SPEECH IS FUN", "NO", "THE LAST ONE HERE"]
 

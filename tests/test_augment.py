@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from asr.audio import SAMPLE_RATE
-from asr.augment import (
+from asr.train.augment import (
     SpecAugment,
     SpecAugmentConfig,
     add_noise,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asr.average import average_checkpoints, average_last_epochs, average_state_dicts
 from asr.checkpoint import load_checkpoint, save_checkpoint
-from asr.cli import EXIT_ERROR, EXIT_OK, main
+from asr.cli.main import EXIT_ERROR, EXIT_OK, main
 from asr.errors import CheckpointError, ConfigError
-from asr.experiment import epoch_checkpoints, epoch_name, prune_epoch_checkpoints
 from asr.features import FeatureConfig, Normalizer
 from asr.network import CTCModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.tokenizer import CharTokenizer
+from asr.train.average import average_checkpoints, average_last_epochs, average_state_dicts
+from asr.train.experiment import epoch_checkpoints, epoch_name, prune_epoch_checkpoints
 
 TOKENIZER = CharTokenizer()
 SMALL = ModelConfig(vocab_size=TOKENIZER.vocab_size, hidden_size=8, num_layers=1)

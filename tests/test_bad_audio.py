@@ -17,7 +17,7 @@ import soundfile
 
 import asr
 import asr.file_batches
-from asr.cli import main, output_names
+from asr.cli.main import main, output_names
 from asr.errors import AudioError
 from asr.formats import render
 from asr.manifest import Utterance, write_manifest
@@ -142,7 +142,7 @@ def test_training_skips_and_counts_the_bad_and_learns_from_the_rest(inputs, tmp_
     import dataclasses
 
     from asr.manifest import read_manifest
-    from asr.train import train
+    from asr.train.trainer import train
     from tests.test_train import make_toy_corpus, toy_config
 
     corpus = make_toy_corpus(tmp_path)

@@ -70,7 +70,7 @@ def test_an_unreadable_file_in_a_batch_is_named(model, tmp_path, real_speech):
 def test_asr_transcribe_batches_short_files_and_keeps_their_order(model, real_speech, tmp_path, capsys):
     import soundfile
 
-    from asr.cli import main
+    from asr.cli.main import main
 
     paths = []
     for index, waveform in enumerate(real_speech[:5]):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from asr.alignment import AlignmentError, align_words, ctc_frames_needed
-from asr.beam import BeamConfig, BeamDecoder
-from asr.decoding import greedy_decode
+from asr.decoding.beam import BeamConfig, BeamDecoder
+from asr.decoding.greedy import greedy_decode
 from asr.errors import ConfigError
 from tests.test_decoding import TOKENIZER, frames_for
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import asr
-from asr.bench_compute import ForwardShapes, bench_features, bench_forward, librosa_log_mel, lstm_flops
-from asr.bench_report import SECTIONS, Figure, figures_table
-from asr.cli import main
+from asr.bench.compute import ForwardShapes, bench_features, bench_forward, librosa_log_mel, lstm_flops
+from asr.bench.report import SECTIONS, Figure, figures_table
+from asr.cli.main import main
 from asr.errors import ConfigError
 from asr.features import FeatureConfig, LogMel
 from asr.manifest import Utterance
@@ -108,7 +108,7 @@ def test_unknown_section_is_named(capsys):
 
 
 def test_all_sections_are_known():
-    from asr.bench_suite import SECTION_RUNNERS
+    from asr.bench.suite import SECTION_RUNNERS
 
     assert tuple(SECTION_RUNNERS) == SECTIONS
 
@@ -116,7 +116,7 @@ def test_all_sections_are_known():
 @pytest.mark.slow
 def test_training_figures_run_real_steps_and_a_real_gloo_job(tiny_checkpoint, write_audio, speechlike, tmp_path):
     """One process, then two Gloo processes spawned as torchrun would, on real training steps."""
-    from asr.bench_train import bench_config, bench_gloo, bench_training_step
+    from asr.bench.training import bench_config, bench_gloo, bench_training_step
 
     audio = write_audio("talk.flac", speechlike)
     utterances = [Utterance(audio, "hello there", f"u{i}") for i in range(4)]

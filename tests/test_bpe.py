@@ -13,17 +13,17 @@ import torch
 
 import asr
 from asr.alignment import align_words
-from asr.beam import BeamConfig, BeamDecoder
 from asr.bpe import WORD_START, BPETokenizer, train_bpe
 from asr.checkpoint import METADATA_FILE, load_checkpoint, load_tokenizer, save_checkpoint
-from asr.cli import main
-from asr.decoding import greedy_decode
+from asr.cli.main import main
+from asr.decoding.beam import BeamConfig, BeamDecoder
+from asr.decoding.greedy import greedy_decode
 from asr.errors import CheckpointError, ConfigError
 from asr.features import FeatureConfig, Normalizer
-from asr.lm import write_lexicon
+from asr.lm.build import write_lexicon
 from asr.network import CTCModel, ModelConfig
-from asr.text import BLANK, CharTokenizer
-from asr.tokenizer import TokenizerConfig, build_tokenizer, tokenizer_from_dict
+from asr.text import BLANK
+from asr.tokenizer import CharTokenizer, TokenizerConfig, build_tokenizer, tokenizer_from_dict
 from streaming import EndpointConfig, Recognizer, RecognizerConfig
 from tests.test_lm import seeded_sentences
 from tests.test_streaming import feed_in_random_chunks, random_streaming_model
@@ -249,7 +249,7 @@ def test_bpe_lexicon_and_language_model_choose_the_words(bpe, bpe_lm):
 
 def test_a_last_piece_held_for_two_frames_stays_one_word(bpe, bpe_lm):
     """A word's last piece repeated on consecutive frames cannot be held at the lexicon's root
-    (there is no silence token for BPE; see asr.beam): the search reads the repeat as blank."""
+    (there is no silence token for BPE; see asr.decoding.beam): the search reads the repeat as blank."""
     log_probs = piece_frames(bpe, ["▁THE", "▁CAT", "▁S", "AT"], confidence=0.8)
     repeat = log_probs[3].clone()  # the blank frame after ▁CAT becomes ▁CAT again, blank close behind
     repeat[bpe.tokens.index("▁CAT")], repeat[0] = torch.tensor(0.6).log(), torch.tensor(0.35).log()
@@ -286,8 +286,8 @@ def test_cli_spells_a_lexicon_with_the_models_tokenizer(bpe_checkpoint, tmp_path
 
 @pytest.mark.slow
 def test_real_kenlm_lm_with_a_bpe_lexicon(bpe, tmp_path):
-    from asr import kenlm_build
-    from asr.lm import build_lm
+    from asr.lm import kenlm as kenlm_build
+    from asr.lm.build import build_lm
 
     text = tmp_path / "text.txt"
     text.write_text("\n".join(TEXTS) + "\n")
@@ -303,8 +303,8 @@ def test_real_kenlm_lm_with_a_bpe_lexicon(bpe, tmp_path):
 
 
 def test_asr_train_with_a_bpe_tokenizer_trains_and_decodes(tmp_path):
-    from asr.train import build_data, train
-    from asr.train_config import load_train_config
+    from asr.train.config import load_train_config
+    from asr.train.trainer import build_data, train
     from tests.test_train import make_toy_corpus, toy_config, word_audio
 
     corpus = make_toy_corpus(tmp_path)

@@ -12,13 +12,13 @@ import pytest
 
 import asr
 from asr.audio import load_audio
+from asr.bench.latency import boundaries_beside
+from asr.bench.streaming import bench_streaming
 from asr.evaluate import evaluate
 from asr.manifest import write_manifest
 from asr.metrics import error_rates
 from asr.text import normalize_text
 from streaming import EndpointConfig, Recognizer, RecognizerConfig
-from streaming.bench import bench_streaming
-from streaming.latency import boundaries_beside
 from tests.test_bundled_model import MAX_BUNDLE_BYTES, SAMPLES, read_tsv
 
 # Issue 4's floors: streaming WER at most this multiple of the offline model's (greedy both);

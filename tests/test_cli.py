@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from asr.cli import main
+from asr.cli.main import main
 from asr.manifest import Utterance, write_manifest
 from asr.text import normalize_text
 

@@ -8,7 +8,7 @@ import pytest
 
 from asr.config import dump_toml, load_toml
 from asr.errors import ConfigError
-from asr.train_config import TrainConfig, load_train_config
+from asr.train.config import TrainConfig, load_train_config
 
 
 def test_a_recipe_config_round_trips(tmp_path):

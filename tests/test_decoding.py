@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from asr.decoding import greedy_decode, greedy_decode_batch
-from asr.text import CharTokenizer
+from asr.decoding.greedy import greedy_decode, greedy_decode_batch
+from asr.tokenizer import CharTokenizer
 
 TOKENIZER = CharTokenizer()
 

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from asr.text import CharTokenizer
+from asr.tokenizer import CharTokenizer
 from streaming import Recognizer
 from tests.test_streaming import random_streaming_model
 
@@ -123,7 +123,7 @@ def test_overflows_are_counted_and_warned_about_and_dictation_goes_on(
 
 
 def test_asr_dictate_reports_overflows_and_exits_cleanly(streaming_model, talk, monkeypatch, capsys):
-    from asr.cli import main
+    from asr.cli.main import main
     from streaming import audio_source
 
     monkeypatch.setattr(audio_source, "import_sounddevice", lambda: StandInPortAudio(talk, interrupt_at_end=True))

@@ -20,7 +20,7 @@ from asr.audio import load_audio
 from asr.errors import ASRError, AudioError, ConfigError, ManifestError
 from asr.manifest import read_manifest
 from asr.text import LETTERS, normalize_text
-from asr.train_config import load_train_config
+from asr.train.config import load_train_config
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".txt", "")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from asr import kenlm_build
-from asr.kenlm_build import APT_HINT, KENLM_SOURCE_SHA256, KenLMError
+from asr.lm import kenlm as kenlm_build
+from asr.lm.kenlm import APT_HINT, KENLM_SOURCE_SHA256, KenLMError
 
 # --- KenLM: finding, downloading, unpacking -----------------------------------------------------
 

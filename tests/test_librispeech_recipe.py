@@ -20,10 +20,9 @@ import pytest
 
 from asr.bpe import BPETokenizer
 from asr.checkpoint import load_checkpoint
-from asr.lm import write_lexicon
+from asr.lm.build import write_lexicon
 from asr.manifest import read_manifest
-from asr.text import CharTokenizer
-from asr.tokenizer import TokenizerConfig
+from asr.tokenizer import CharTokenizer, TokenizerConfig
 from tests.librispeech_corpus import build_tiny_librispeech, tar_subset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

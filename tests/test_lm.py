@@ -9,13 +9,14 @@ import sys
 
 import pytest
 
-from asr import kenlm_build
-from asr.cli import EXIT_ERROR, EXIT_OK, main
+from asr.cli.main import EXIT_ERROR, EXIT_OK, main
 from asr.errors import ConfigError
-from asr.kenlm_build import KenLMBinaries
-from asr.lm import LMError, build_lm, read_ngram_counts, write_lexicon
-from asr.lm_corpus import prepare_corpus, split_sentences, strip_gutenberg, text_sentences
-from asr.text import BLANK, LETTERS, WORD_DELIMITER, CharTokenizer, normalize_text
+from asr.lm import kenlm as kenlm_build
+from asr.lm.build import LMError, build_lm, read_ngram_counts, write_lexicon
+from asr.lm.corpus import prepare_corpus, split_sentences, strip_gutenberg, text_sentences
+from asr.lm.kenlm import KenLMBinaries
+from asr.text import BLANK, LETTERS, WORD_DELIMITER, normalize_text
+from asr.tokenizer import CharTokenizer
 
 GUTENBERG_BOOK = """\ufeffThe Project Gutenberg EBook of A Test, by Nobody
 
@@ -240,7 +241,7 @@ def test_build_lm_rejects_bad_options(tmp_path, options):
 
 
 def test_cli_lm_build(tmp_path, fake_kenlm, monkeypatch, capsys):
-    monkeypatch.setattr("asr.lm.kenlm_binaries", lambda: fake_kenlm)
+    monkeypatch.setattr("asr.lm.build.kenlm_binaries", lambda: fake_kenlm)
     text = tmp_path / "text.txt"
     text.write_text("one two\n")
     out = tmp_path / "lm"

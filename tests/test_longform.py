@@ -97,7 +97,7 @@ def test_an_hour_of_audio_stays_within_two_gigabytes_and_gives_valid_subtitles(t
     out_dir = tmp_path / "out"
     script = (
         "import json, resource, sys\n"
-        "from asr.cli import main\n"
+        "from asr.cli.main import main\n"
         "status = main(['transcribe', sys.argv[1], '--output-dir', sys.argv[2], '--output-format', 'all'])\n"
         "print(json.dumps({'status': status, 'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )

@@ -10,10 +10,10 @@ import pytest
 
 import asr
 from asr.api import BeamOptions, Model
-from asr.cli import build_parser, main
-from asr.cli_common import decode_options
+from asr.cli.common import decode_options
+from asr.cli.main import build_parser, main
 from asr.errors import CheckpointError
-from asr.model_lm import find_model_lm
+from asr.lm.bundled import find_model_lm
 from tests.test_beam import ARPA
 from tests.test_bundled_model import SAMPLES
 

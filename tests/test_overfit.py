@@ -12,8 +12,8 @@ import asr
 from asr.audio import audio_duration
 from asr.config import load_toml
 from asr.manifest import Utterance
-from asr.overfit import overfit_one_batch
-from asr.train_config import TrainConfig
+from asr.train.config import TrainConfig
+from asr.train.overfit import overfit_one_batch
 
 
 def real_utterances(shared_data, count: int) -> list[Utterance]:

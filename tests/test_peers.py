@@ -10,12 +10,12 @@ import pytest
 
 from asr.api import load_model
 from asr.audio import load_audio
-from asr.bench import compare_systems, scores_table
-from asr.cli import EXIT_OK, main
+from asr.bench.peers import PeerUnavailableError, PocketSphinx
+from asr.bench.side_by_side import EvalSet, side_by_side, side_by_side_table, streamed
+from asr.bench.speed import compare_systems, scores_table
+from asr.cli.main import EXIT_OK, main
 from asr.manifest import Utterance, write_manifest
 from asr.metrics import error_rates
-from asr.peers import PeerUnavailableError, PocketSphinx
-from asr.side_by_side import EvalSet, side_by_side, side_by_side_table, streamed
 from asr.text import normalize_text
 from streaming.stream import Recognizer
 from tests.test_bundled_model import SAMPLES

@@ -8,11 +8,11 @@ import dataclasses
 import pytest
 import torch
 
-from asr.dataset import Batch
 from asr.errors import ConfigError
 from asr.network import CTCModel, ModelConfig
 from asr.phones import PHONE_TOKENS, PhoneTargets, load_cmudict
-from asr.train_step import compute_loss, phone_ctc_loss
+from asr.train.data import Batch
+from asr.train.step import compute_loss, phone_ctc_loss
 
 DICT = """\
 ;;; a comment line

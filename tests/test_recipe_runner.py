@@ -1,4 +1,4 @@
-"""The stage runner and feature statistics every recipe shares (asr.recipe)."""
+"""The stage runner and feature statistics every recipe shares (asr.train.recipe)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from asr.errors import AudioError
 from asr.features import FeatureConfig, LogMel
 from asr.manifest import Utterance
-from asr.recipe import Stage, add_stage_arguments, compute_stats, marker_path, run_stages
+from asr.train.recipe import Stage, add_stage_arguments, compute_stats, marker_path, run_stages
 
 
 def recording_stages(calls: list[str], fail_at: int | None = None) -> list[Stage]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from asr.bench.latency import ReferenceWord, boundaries_beside, match_words, read_word_boundaries
 from asr.errors import ASRError
-from streaming.latency import ReferenceWord, boundaries_beside, match_words, read_word_boundaries
 
 TIMIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "timit_sample"
 

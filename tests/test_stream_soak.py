@@ -12,7 +12,7 @@ import torch
 
 import asr
 from asr.audio import load_audio
-from streaming.bench import current_rss_mb
+from asr.bench.streaming import current_rss_mb
 from streaming.stream import Recognizer
 from tests.test_streaming import random_streaming_model
 
@@ -58,12 +58,12 @@ def clip(speechlike) -> np.ndarray:
 
 def test_minutes_of_streaming_keep_memory_flat_and_results_identical(tmp_path, speechlike, clip):
     # A random model hears no pauses: its segments end at the maximum length.
-    recognizer = Recognizer(random_streaming_model(tmp_path, speechlike, asr.text.CharTokenizer()))
+    recognizer = Recognizer(random_streaming_model(tmp_path, speechlike, asr.tokenizer.CharTokenizer()))
     soak(recognizer, clip, 180.0, min_segments=int(180 / recognizer.config.endpoint.max_segment))
 
 
 def test_parallel_streams_give_what_each_gives_alone(tmp_path, speechlike, clip):
-    recognizer = Recognizer(random_streaming_model(tmp_path, speechlike, asr.text.CharTokenizer()))
+    recognizer = Recognizer(random_streaming_model(tmp_path, speechlike, asr.tokenizer.CharTokenizer()))
     alone, _ = run(recognizer, clip, 60.0, [RATE // 10])
     results: dict[int, tuple] = {}
 

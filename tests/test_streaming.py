@@ -10,11 +10,11 @@ import torch
 
 import asr
 from asr.checkpoint import save_checkpoint
-from asr.decoding import greedy_decode
+from asr.decoding.greedy import greedy_decode
 from asr.errors import ConfigError
 from asr.features import FeatureConfig, FeatureExtractor, LogMel, StatsAccumulator
 from asr.network import CTCModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.tokenizer import CharTokenizer
 from streaming import EndpointConfig, Recognizer, RecognizerConfig, StreamFinishedError
 
 
@@ -171,7 +171,7 @@ def test_beam_streaming_matches_offline_beam(streaming_model, speechlike):
 def test_dictate_replays_a_file_through_the_live_path(streaming_model, speechlike, tmp_path, capsys):
     import soundfile
 
-    from asr.cli import main
+    from asr.cli.main import main
 
     audio = np.concatenate([speechlike, np.zeros(16000, dtype=np.float32), speechlike])
     wav = tmp_path / "talk.wav"
@@ -215,7 +215,7 @@ def test_dictate_at_another_rate_is_resampled(streaming_model, speechlike, tmp_p
     import soundfile
     import torchaudio
 
-    from asr.cli import main
+    from asr.cli.main import main
 
     wav = tmp_path / "talk48k.wav"
     soundfile.write(wav, torchaudio.functional.resample(torch.from_numpy(speechlike), 16000, 48000).numpy(), 48000)
@@ -230,7 +230,7 @@ def test_streaming_imports_without_sounddevice():
     import subprocess
     import sys
 
-    code = "import sys, asr, streaming, asr.cli; assert 'sounddevice' not in sys.modules"
+    code = "import sys, asr, streaming, asr.cli.main; assert 'sounddevice' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -252,7 +252,7 @@ def test_missing_portaudio_names_the_package(monkeypatch):
 
 
 def test_streaming_bench_measures_chunks_latency_and_memory(streaming_model, speechlike):
-    from streaming.bench import bench_streaming, memory_growth
+    from asr.bench.streaming import bench_streaming, memory_growth
 
     recognizer = Recognizer(streaming_model)
     result = bench_streaming(recognizer, [speechlike, speechlike])
@@ -262,7 +262,7 @@ def test_streaming_bench_measures_chunks_latency_and_memory(streaming_model, spe
     assert result.labelled_words == 0 and "hand-labelled" not in result.report()
 
     # Labels at the model's own word ends: the labelled latency is the same measurement.
-    from streaming.latency import ReferenceWord
+    from asr.bench.latency import ReferenceWord
 
     words = recognizer.create_stream()
     words.accept_waveform(speechlike)

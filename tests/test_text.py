@@ -1,6 +1,7 @@
 import pytest
 
-from asr.text import BLANK, CharTokenizer, normalize_text, number_to_words
+from asr.text import BLANK, normalize_text, number_to_words
+from asr.tokenizer import CharTokenizer
 
 
 @pytest.mark.parametrize(

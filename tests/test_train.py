@@ -11,21 +11,21 @@ import pytest
 import soundfile
 import torch
 
-import asr.train
-import asr.train_step
+import asr.train.step
+import asr.train.trainer
 from asr.audio import SAMPLE_RATE
-from asr.augment import SpecAugmentConfig
 from asr.checkpoint import load_checkpoint
 from asr.config import load_toml
-from asr.dataset import bucket_batches, ctc_min_frames
 from asr.errors import ConfigError
 from asr.features import FeatureConfig, LogMel, StatsAccumulator
 from asr.manifest import Utterance, write_manifest
 from asr.network import ModelConfig
-from asr.train import train
-from asr.train_config import DataConfig, OptimConfig, TrainConfig, load_train_config
-from asr.train_state import STATE_JSON, encode_state, restore_state
-from asr.train_step import learning_rate
+from asr.train.augment import SpecAugmentConfig
+from asr.train.config import DataConfig, OptimConfig, TrainConfig, load_train_config
+from asr.train.data import bucket_batches, ctc_min_frames
+from asr.train.state import STATE_JSON, encode_state, restore_state
+from asr.train.step import learning_rate
+from asr.train.trainer import train
 from tests.conftest import tone_sequence
 
 # Each letter is a tone: a task an LSTM learns in a few dozen steps.
@@ -88,7 +88,7 @@ def toy_config(root, **overrides) -> TrainConfig:
 
 def test_bad_and_short_utterances_are_skipped_and_counted(toy_corpus, caplog):
     caplog.set_level(logging.INFO)
-    data = asr.train.build_data(toy_config(toy_corpus), progress_bars=False)
+    data = asr.train.trainer.build_data(toy_config(toy_corpus), progress_bars=False)
     assert len(data.train) == 24
     assert data.train.report.unreadable == ["bad"]
     assert data.train.report.too_short == ["short"]
@@ -113,7 +113,7 @@ def test_resumption_is_exact(toy_corpus, monkeypatch):
     class Interrupted(Exception):
         pass
 
-    original_save = asr.train.Trainer.save
+    original_save = asr.train.trainer.Trainer.save
 
     def save_then_die(self, name):
         original_save(self, name)
@@ -121,10 +121,10 @@ def test_resumption_is_exact(toy_corpus, monkeypatch):
             raise Interrupted
 
     config = toy_config(toy_corpus, exp_dir=str(toy_corpus / "b"), checkpoint_every_steps=3)
-    monkeypatch.setattr(asr.train.Trainer, "save", save_then_die)
+    monkeypatch.setattr(asr.train.trainer.Trainer, "save", save_then_die)
     with pytest.raises(Interrupted):
         train(config, progress_bars=False)
-    monkeypatch.setattr(asr.train.Trainer, "save", original_save)
+    monkeypatch.setattr(asr.train.trainer.Trainer, "save", original_save)
     with pytest.raises(ConfigError, match="pass --resume"):
         train(config, progress_bars=False)
     resumed = train(config, resume=True, progress_bars=False)
@@ -200,17 +200,17 @@ def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
     train(toy_config(toy_corpus, epochs=1), progress_bars=False)
     source = load_checkpoint(toy_corpus / "exp" / "last").model.state_dict()
     config = toy_config(toy_corpus, exp_dir=str(toy_corpus / "warm"), init_from=str(toy_corpus / "exp" / "last"))
-    data = asr.train.build_data(config, progress_bars=False)
-    trainer = asr.train.Trainer(config, data, progress_bars=False)
+    data = asr.train.trainer.build_data(config, progress_bars=False)
+    trainer = asr.train.trainer.Trainer(config, data, progress_bars=False)
     trainer.initialize_from(config.init_from)
     for name, weight in trainer.model.state_dict().items():
         assert torch.equal(weight, source[name]), name
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_size=32))
     with pytest.raises(ConfigError, match="more than the front end"):
-        asr.train.Trainer(other, data, progress_bars=False).initialize_from(config.init_from)
+        asr.train.trainer.Trainer(other, data, progress_bars=False).initialize_from(config.init_from)
     # A new front end: the weights whose names and shapes agree are taken, the rest start fresh.
     conv = dataclasses.replace(config, model=dataclasses.replace(config.model, frontend="conv2d", conv_channels=4))
-    trainer = asr.train.Trainer(conv, data, progress_bars=False)
+    trainer = asr.train.trainer.Trainer(conv, data, progress_bars=False)
     trainer.initialize_from(config.init_from)
     weights = trainer.model.state_dict()
     assert torch.equal(weights["head.weight"], source["head.weight"])
@@ -219,7 +219,7 @@ def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
     assert "frontend.proj.weight" in weights and "frontend.proj.weight" not in source
     # Dropout shapes no weight: a warm start may change it.
     more_dropout = dataclasses.replace(config, model=dataclasses.replace(config.model, dropout=0.4))
-    asr.train.Trainer(more_dropout, data, progress_bars=False).initialize_from(config.init_from)
+    asr.train.trainer.Trainer(more_dropout, data, progress_bars=False).initialize_from(config.init_from)
     # A phone head added to a characters-only model starts fresh; every other weight is taken.
     cmudict = toy_corpus / "cmudict.dict"
     cmudict.write_text("hello HH AH0 L OW1\n")
@@ -227,7 +227,7 @@ def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
         config, model=dataclasses.replace(config.model, aux_phone_layer=1),
         data=dataclasses.replace(config.data, cmudict=str(cmudict)),
     )  # fmt: skip
-    trainer = asr.train.Trainer(phones, data, progress_bars=False)
+    trainer = asr.train.trainer.Trainer(phones, data, progress_bars=False)
     trainer.initialize_from(config.init_from)
     weights = trainer.model.state_dict()
     assert "aux_head.weight" in weights and "aux_head.weight" not in source
@@ -247,8 +247,8 @@ def test_epoch_checkpoints_keep_the_newest_and_amp_is_ignored_on_a_cpu(toy_corpu
 
 def test_trainer_state_of_earlier_versions_still_resumes(toy_corpus):
     """States written before progress counted global batches had one process: a step was a batch."""
-    data = asr.train.build_data(toy_config(toy_corpus), progress_bars=False)
-    trainer = asr.train.Trainer(toy_config(toy_corpus), data, progress_bars=False)
+    data = asr.train.trainer.build_data(toy_config(toy_corpus), progress_bars=False)
+    trainer = asr.train.trainer.Trainer(toy_config(toy_corpus), data, progress_bars=False)
     trainer.progress.step = 7
     files = encode_state(trainer.progress, trainer.optimizer)
     meta = json.loads(files[STATE_JSON])
@@ -269,7 +269,7 @@ def test_config_rejects_bad_device_and_negative_epoch_checkpoints():
 
 
 def test_steps_with_a_non_finite_loss_are_skipped_counted_and_reported(toy_corpus, monkeypatch, caplog):
-    real_loss = asr.train_step.compute_loss
+    real_loss = asr.train.step.compute_loss
     calls = {"n": 0}
 
     def sometimes_nan(model, batch, *rest):
@@ -277,7 +277,7 @@ def test_steps_with_a_non_finite_loss_are_skipped_counted_and_reported(toy_corpu
         loss, utts = real_loss(model, batch, *rest)
         return (loss * float("nan"), utts) if calls["n"] in (2, 3) else (loss, utts)
 
-    monkeypatch.setattr(asr.train_step, "compute_loss", sometimes_nan)
+    monkeypatch.setattr(asr.train.step, "compute_loss", sometimes_nan)
     caplog.set_level(logging.WARNING)
     result = train(toy_config(toy_corpus, epochs=1), progress_bars=False)
     assert result.history[-1]["skipped_steps"] == 2
@@ -289,13 +289,13 @@ def test_steps_with_a_non_finite_loss_are_skipped_counted_and_reported(toy_corpu
 def test_training_stops_clearly_when_the_loss_stays_non_finite(toy_corpus, monkeypatch):
     from asr.errors import TrainingError
 
-    real_loss = asr.train_step.compute_loss
-    monkeypatch.setattr(asr.train_step, "MAX_SKIPPED_IN_A_ROW", 3)
+    real_loss = asr.train.step.compute_loss
+    monkeypatch.setattr(asr.train.step, "MAX_SKIPPED_IN_A_ROW", 3)
 
     def infinite(model, batch, *rest):
         loss, utts = real_loss(model, batch, *rest)
         return loss * float("inf"), utts
 
-    monkeypatch.setattr(asr.train_step, "compute_loss", infinite)
+    monkeypatch.setattr(asr.train.step, "compute_loss", infinite)
     with pytest.raises(TrainingError, match="the last 3 training steps had a non-finite loss"):
         train(toy_config(toy_corpus, epochs=1), progress_bars=False)

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-import asr.train
-from asr.augment import SpecAugmentConfig
+import asr.train.trainer
 from asr.checkpoint import load_checkpoint
-from asr.dataset import bucket_batches, collate, global_batches_in_step, shard_batches
-from asr.distributed import DistributedContext, context_from_env
 from asr.errors import ConfigError
 from asr.network import ModelConfig
-from asr.train_config import TrainConfig
+from asr.train.augment import SpecAugmentConfig
+from asr.train.config import TrainConfig
+from asr.train.data import bucket_batches, collate, global_batches_in_step, shard_batches
+from asr.train.distributed import DistributedContext, context_from_env
 from tests.test_train import make_toy_corpus, toy_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def toml_value(value) -> str:
 
 
 def write_toml(config: TrainConfig, path: Path) -> Path:
-    """``config`` as a TOML file that :func:`asr.train_config.load_train_config` reads back."""
+    """``config`` as a TOML file that :func:`asr.train.config.load_train_config` reads back."""
     settings = dataclasses.asdict(config)
     lines = [f"{key} = {toml_value(v)}" for key, v in settings.items() if not isinstance(v, dict)]
     for table, values in settings.items():
@@ -124,16 +124,16 @@ def two_process_run(tmp_path_factory):
 
 
 def epoch_batches(config: TrainConfig, epoch: int) -> list[list[int]]:
-    data = asr.train.build_data(config, progress_bars=False)
+    data = asr.train.trainer.build_data(config, progress_bars=False)
     frames = [data.train.num_frames(i) for i in range(len(data.train))]
     return bucket_batches(frames, config.max_batch_frames, config.seed, epoch)
 
 
 def train_on_step_unions(config: TrainConfig, world_size: int) -> dict[str, torch.Tensor]:
     """One process, one epoch, each step on the union of the batches ``world_size`` would share."""
-    torch.manual_seed(config.seed)  # as asr.train.train does before building the model
-    data = asr.train.build_data(config, progress_bars=False)
-    trainer = asr.train.Trainer(config, data, progress_bars=False)
+    torch.manual_seed(config.seed)  # as asr.train.trainer.train does before building the model
+    data = asr.train.trainer.build_data(config, progress_bars=False)
+    trainer = asr.train.trainer.Trainer(config, data, progress_bars=False)
     batches = bucket_batches(trainer.frames, config.max_batch_frames, config.seed, 0)
     for start in range(0, len(batches), world_size):
         group = batches[start : start + world_size]
@@ -148,7 +148,7 @@ def test_two_processes_train_one_model_like_one_process_on_their_joint_batches(t
     exp = root / "exp"
     assert json.loads(result.stdout)["epoch"] == 1  # printed once, by rank 0
     log = result.stderr
-    assert log.count("asr.train: epoch 1: train loss") == 1
+    assert log.count("asr.train.trainer: epoch 1: train loss") == 1
     assert log.count("train: 24 utterances loaded") == 1
     assert log.count("epoch 1: weights identical on all 2 processes") == 1
     assert sorted(p.name for p in exp.iterdir()) == ["best", "epoch-1", "last", "tensorboard"]

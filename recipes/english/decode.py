@@ -24,7 +24,7 @@ from synthesize import join_contractions
 from asr.api import Model
 from asr.evaluate import evaluate
 from asr.files import write_text_atomic
-from asr.lm import LMFiles, build_lm
+from asr.lm.build import LMFiles, build_lm
 from asr.manifest import read_manifest
 from asr.text import normalize_text
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from asr.manifest import read_manifest
-from asr.overfit import overfit_one_batch
-from asr.train_config import load_train_config
+from asr.train.config import load_train_config
+from asr.train.overfit import overfit_one_batch
 
 logger = logging.getLogger("overfit")
 

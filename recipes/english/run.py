@@ -54,15 +54,15 @@ from synthesize import (
 
 from asr.api import load_model
 from asr.audio import audio_duration
-from asr.beam import LEXICON_NAME
 from asr.checkpoint import load_checkpoint, save_checkpoint
+from asr.decoding.beam import LEXICON_NAME
 from asr.files import write_text_atomic
+from asr.lm.bundled import DECODING_FILE, LM_DIR, LM_FILE
 from asr.manifest import Utterance, read_manifest, write_manifest
-from asr.model_lm import DECODING_FILE, LM_DIR, LM_FILE
-from asr.recipe import Stage, add_stage_arguments, compute_stats, run_stages
 from asr.text import normalize_text
-from asr.train import train
-from asr.train_config import load_train_config
+from asr.train.config import load_train_config
+from asr.train.recipe import Stage, add_stage_arguments, compute_stats, run_stages
+from asr.train.trainer import train
 
 logger = logging.getLogger("recipe")
 
@@ -166,7 +166,7 @@ def split_set(name: str, data_root: Path) -> tuple[list[Utterance], list[Utteran
     else:
         held = held_out_prompts(utterances, VALID_PROMPT_SHARE, SPLIT_SEED)
         is_valid = [normalize_text(u.text) in held for u in utterances]
-    # Ids name their set, so that training reports validation WER per set (asr.train.validate).
+    # Ids name their set, so that training reports validation WER per set (asr.train.trainer.validate).
     utterances = [dataclasses.replace(u, id=f"{name}/{u.id}") for u in utterances]
     train = [u for u, v in zip(utterances, is_valid) if not v]
     valid = [u for u, v in zip(utterances, is_valid) if v]

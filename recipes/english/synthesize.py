@@ -29,10 +29,10 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import add_noise, band_limit, reverberate
 from asr.files import write_text_atomic
 from asr.manifest import Utterance
 from asr.text import normalize_text
+from asr.train.augment import add_noise, band_limit, reverberate
 
 logger = logging.getLogger(__name__)
 

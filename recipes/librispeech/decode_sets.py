@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.api import Model
-from asr.beam import BeamConfig
 from asr.config import load_toml
+from asr.decoding.beam import BeamConfig
 from asr.errors import ConfigError
 from asr.evaluate import evaluate
 from asr.files import write_text_atomic

@@ -7,7 +7,7 @@
   2  prepare   <work>/data/<subset>.jsonl per subset, train.jsonl (all train-* subsets) and
                valid.jsonl (dev-clean, or the first dev set given)
   3  stats     global log-mel mean and std over up to 2,000 training utterances; the tokenizer
-               is the character set of asr.text.CharTokenizer or, with --bpe-size N, a
+               is the character set of asr.tokenizer.CharTokenizer or, with --bpe-size N, a
                SentencePiece BPE model of N tokens trained on the training transcripts
                (<work>/data/bpe-N.model); its tokens are written to data/tokens.txt
   4  lm        the official LibriSpeech LM in <data-dir>/lm or <data-dir> if present (3-gram.pruned.1e-7.arpa.gz,
@@ -132,8 +132,8 @@ def stage_train(paths: Paths, args: argparse.Namespace) -> None:
 
 
 def stage_average(paths: Paths, args: argparse.Namespace) -> None:
-    from asr.average import average_last_epochs
-    from asr.experiment import epoch_checkpoints
+    from asr.train.average import average_last_epochs
+    from asr.train.experiment import epoch_checkpoints
 
     target = paths.exp / "averaged"
     if target.exists() and not args.force:

@@ -18,12 +18,11 @@ from asr.bpe import BPETokenizer, train_bpe
 from asr.config import load_toml
 from asr.errors import ConfigError
 from asr.files import write_text_atomic
-from asr.lm import arpa_vocabulary, build_lm, write_lexicon
+from asr.lm.build import arpa_vocabulary, build_lm, write_lexicon
 from asr.manifest import read_manifest, write_manifest
-from asr.recipe import compute_stats
-from asr.text import CharTokenizer
-from asr.tokenizer import Tokenizer, TokenizerConfig
-from asr.train_config import TrainConfig
+from asr.tokenizer import CharTokenizer, Tokenizer, TokenizerConfig
+from asr.train.config import TrainConfig
+from asr.train.recipe import compute_stats
 
 logger = logging.getLogger(__name__)
 

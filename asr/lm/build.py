@@ -12,9 +12,9 @@ in lexicon mode::
                   (with a BPE tokenizer, the word's pieces: ``WORD<TAB>▁WO RD``)
     lm.json       provenance: source files and their SHA-256, order, pruning, counts, KenLM version
 
-Use it as ``BeamConfig(lm=str(files.lm), lexicon=str(files.lexicon))`` (:mod:`asr.beam`).
+Use it as ``BeamConfig(lm=str(files.lm), lexicon=str(files.lexicon))`` (:mod:`asr.decoding.beam`).
 
-The text is normalised and cut into sentences by :mod:`asr.lm_corpus`, exactly as transcripts
+The text is normalised and cut into sentences by :mod:`asr.lm.corpus`, exactly as transcripts
 are normalised, so the words of the LM are the words the acoustic model spells.
 """
 
@@ -32,10 +32,9 @@ from pathlib import Path
 
 from asr.errors import ConfigError
 from asr.files import write_text_atomic
-from asr.kenlm_build import KenLMBinaries, kenlm_binaries
-from asr.lm_corpus import LAYOUTS, Layout, LMError, prepare_corpus
-from asr.text import CharTokenizer
-from asr.tokenizer import Tokenizer
+from asr.lm.corpus import LAYOUTS, Layout, LMError, prepare_corpus
+from asr.lm.kenlm import KenLMBinaries, kenlm_binaries
+from asr.tokenizer import CharTokenizer, Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +253,7 @@ def build_lm(
         compact: make ``lm.bin`` a quantised trie, several times smaller, for shipping.
         layout: how files are cut into sentences: ``"auto"``, ``"lines"`` or ``"prose"``.
         tokenizer: spells the lexicon: the acoustic model's (default: :class:`CharTokenizer`).
-        binaries: KenLM programs (default: :func:`asr.kenlm_build.kenlm_binaries`, which may
+        binaries: KenLM programs (default: :func:`asr.lm.kenlm.kenlm_binaries`, which may
             build them).
 
     Raises:

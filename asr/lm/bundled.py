@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.beam import LEXICON_NAME
+from asr.decoding.beam import LEXICON_NAME
 from asr.errors import CheckpointError
 
 LM_DIR = "lm"

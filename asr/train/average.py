@@ -20,8 +20,8 @@ import torch
 
 from asr.checkpoint import Checkpoint, PathLike, load_checkpoint, save_checkpoint
 from asr.errors import CheckpointError, ConfigError
-from asr.experiment import epoch_checkpoints
 from asr.network import CTCModel
+from asr.train.experiment import epoch_checkpoints
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ import torch
 
 from asr.api import DEFAULT_BATCH_SECONDS, Model, load_model
 from asr.audio import audio_duration, load_audio, resample
-from asr.bench import bench_transcribe
-from asr.bench_report import SECTIONS, Figure
+from asr.bench.report import SECTIONS, Figure
+from asr.bench.speed import bench_transcribe
 from asr.errors import ASRError
 from asr.manifest import Utterance
 from asr.metrics import error_rates
@@ -51,7 +51,7 @@ Audio = tuple[np.ndarray, ...]  # the speed subset's waveforms, read once
 class SuiteConfig:
     sections: tuple[str, ...] = SECTIONS
     seconds: float = 60.0  # at most this much audio for the speed figures (the first files)
-    repeats: int = 3  # timed passes; the fastest counts (see asr.bench_report.best_seconds)
+    repeats: int = 3  # timed passes; the fastest counts (see asr.bench.report.best_seconds)
     training_steps: int = 8
     soak_seconds: float = 300.0  # one stream this long for memory growth (over a minute)
     all_threads: int = os.cpu_count() or 1
@@ -121,7 +121,7 @@ def _offline(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfi
 
 
 def _pocketsphinx_figure(model: Model, audio: Audio, ours: float) -> Figure | None:
-    from asr.peers import PeerUnavailableError, PocketSphinx
+    from asr.bench.peers import PeerUnavailableError, PocketSphinx
 
     try:
         peer = PocketSphinx()
@@ -147,15 +147,15 @@ def _at_rate(audio: Audio, rate: int, wanted: int) -> Audio:
 
 
 def _compute(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
-    from asr.bench_compute import bench_forward
+    from asr.bench.compute import bench_forward
 
     torch.set_num_threads(1)
     return bench_forward(model.network, int(FORWARD_SECONDS * FEATURE_FRAMES_PER_SECOND), config.repeats)
 
 
 def _streaming(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
-    from streaming.bench import bench_streaming, memory_growth
-    from streaming.latency import boundaries_beside
+    from asr.bench.latency import boundaries_beside
+    from asr.bench.streaming import bench_streaming, memory_growth
     from streaming.stream import Recognizer
 
     recognizer = Recognizer(load_model("streaming"))
@@ -175,14 +175,14 @@ def _streaming(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteCon
 
 
 def _features(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
-    from asr.bench_compute import bench_features
+    from asr.bench.compute import bench_features
 
     torch.set_num_threads(1)
     return bench_features(np.concatenate(audio), model.checkpoint.features, config.repeats)
 
 
 def _training(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
-    from asr.bench_train import bench_config, bench_gloo, bench_training_step
+    from asr.bench.training import bench_config, bench_gloo, bench_training_step
 
     speed_paths = set(inputs.speed_paths)
     utterances = [u for u in inputs.utterances if u.audio in speed_paths]

@@ -3,7 +3,7 @@ process's batch, the skipping of steps whose loss or gradient is not finite, and
 
 :class:`StepRunner` holds what only the steps use: the network being trained (the replica, or
 the replica wrapped in DistributedDataParallel), SpecAugment and the batch to rerun. The model,
-optimizer, gradient scaler and progress belong to :class:`asr.train.Trainer`, which saves them
+optimizer, gradient scaler and progress belong to :class:`asr.train.trainer.Trainer`, which saves them
 in checkpoints and hands them in.
 """
 
@@ -20,14 +20,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from asr.augment import SpecAugment
-from asr.dataset import Batch
-from asr.distributed import DistributedContext, all_reduce_sum
 from asr.errors import ASRError, TrainingError
 from asr.network import CTCModel
 from asr.phones import PhoneTargets, cached_cmudict
-from asr.train_config import TrainConfig
-from asr.train_state import TrainingProgress
+from asr.train.augment import SpecAugment
+from asr.train.config import TrainConfig
+from asr.train.data import Batch
+from asr.train.distributed import DistributedContext, all_reduce_sum
+from asr.train.state import TrainingProgress
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class StepStats:
 def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
     """Linear warm-up to ``peak_lr`` then cosine decay to ``min_lr_ratio * peak_lr``.
 
-    ``step`` and ``total_steps`` count global batches (see :mod:`asr.train_state`), so the
+    ``step`` and ``total_steps`` count global batches (see :mod:`asr.train.state`), so the
     schedule follows the data seen whatever the number of processes; with one process a global
     batch is an optimizer step.
     """

@@ -15,17 +15,17 @@ from dataclasses import dataclass
 
 import torch
 
-from asr.dataset import FeatureDataset, collate
-from asr.decoding import greedy_decode_batch
+from asr.decoding.greedy import greedy_decode_batch
 from asr.features import FeatureExtractor
 from asr.manifest import Utterance
 from asr.metrics import error_rates
 from asr.network import CTCModel
 from asr.phones import PhoneTargets, cached_cmudict
 from asr.tokenizer import build_tokenizer
-from asr.train import load_normalizer
-from asr.train_config import TrainConfig
-from asr.train_step import compute_loss
+from asr.train.config import TrainConfig
+from asr.train.data import FeatureDataset, collate
+from asr.train.step import compute_loss
+from asr.train.trainer import load_normalizer
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torchaudio.models.decoder import CTCDecoder, CTCHypothesis, ctc_decoder
 
-from asr.decoding import Hypothesis, hypothesis_from_tokens
+from asr.decoding.greedy import Hypothesis, hypothesis_from_tokens
 from asr.errors import ConfigError
 from asr.tokenizer import Tokenizer
 

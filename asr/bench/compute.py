@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from asr.bench_report import Figure, best_seconds, best_seconds_alternating
+from asr.bench.report import Figure, best_seconds, best_seconds_alternating
 from asr.features import FeatureConfig, LogMel
 from asr.network import CTCModel
 

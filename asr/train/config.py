@@ -29,13 +29,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asr.augment import SpecAugmentConfig
 from asr.config import load_toml
-from asr.distributed import DEVICES
 from asr.errors import ConfigError
 from asr.features import FeatureConfig
 from asr.network import ModelConfig
 from asr.tokenizer import TokenizerConfig
+from asr.train.augment import SpecAugmentConfig
+from asr.train.distributed import DEVICES
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class DataConfig:
     # Credit for the training data, copied into the checkpoint (licences such as CC BY ask it).
     attribution: str = ""
     # Read, speed-perturb and featurise each training batch when it is needed, in this many
-    # background processes (asr.audio_dataset), instead of holding every utterance's features in
-    # memory (asr.dataset). Needed for large corpora (960 h of LibriSpeech are ~110 GB of
+    # background processes (asr.train.data), instead of holding every utterance's features in
+    # memory (asr.train.data). Needed for large corpora (960 h of LibriSpeech are ~110 GB of
     # features per speed factor); the manifest must give durations. 0: in memory.
     loader_workers: int = 0
     # Hold in-memory features as float16 (half the memory: 40 h at three speeds take about 7 GB
@@ -63,7 +63,7 @@ class DataConfig:
 class OptimConfig:
     """AdamW with linear warm-up, then cosine decay to ``min_lr_ratio * peak_lr``.
 
-    The schedule counts global batches (see :mod:`asr.train_state`): with one process a batch is
+    The schedule counts global batches (see :mod:`asr.train.state`): with one process a batch is
     an optimizer step; with W processes a step moves the schedule W batches on.
     """
 

@@ -1,7 +1,7 @@
 """The ``asr`` command: a thin layer over the library, one flag per keyword.
 
-The live commands (``dictate``) are in :mod:`asr.cli_live`, the benchmarks in
-:mod:`asr.cli_bench`, the flags they share in :mod:`asr.cli_common`.
+The live commands (``dictate``) are in :mod:`asr.cli.live`, the benchmarks in
+:mod:`asr.cli.bench`, the flags they share in :mod:`asr.cli.common`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from asr.cli_bench import add_bench_parser
-from asr.cli_common import (
+from asr.cli.bench import add_bench_parser
+from asr.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -26,7 +26,7 @@ from asr.cli_common import (
     add_model_flags,
     decode_options,
 )
-from asr.cli_live import add_dictate_parser
+from asr.cli.live import add_dictate_parser
 from asr.errors import ASRError, ConfigError
 from asr.files import write_text_atomic
 
@@ -111,8 +111,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from asr.align import align_file, align_manifest
     from asr.api import load_model
+    from asr.cli.align import align_file, align_manifest
     from asr.formats import render
 
     torch.set_num_threads(args.threads)
@@ -129,9 +129,9 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from asr.distributed import context_from_env
-    from asr.train import train
-    from asr.train_config import load_train_config
+    from asr.train.config import load_train_config
+    from asr.train.distributed import context_from_env
+    from asr.train.trainer import train
 
     main_process = context_from_env().is_main
     if not main_process:  # under torchrun rank 0 speaks for the job; the others would repeat it
@@ -143,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_average(args: argparse.Namespace) -> int:
-    from asr.average import average_last_epochs
+    from asr.train.average import average_last_epochs
 
     result = average_last_epochs(args.exp_dir, args.last, args.output)
     print(f"{result.output}: the mean of {', '.join(str(s) for s in result.sources)}")
@@ -154,7 +154,7 @@ def _lexicon_tokenizer(model: str | None) -> Tokenizer:
     """The tokenizer that spells a lexicon: ``model``'s (a checkpoint or bundled name), else characters."""
     from asr.api import BUNDLED_MODELS, bundled_model_path
     from asr.checkpoint import load_tokenizer
-    from asr.text import CharTokenizer
+    from asr.tokenizer import CharTokenizer
 
     if model is None:
         return CharTokenizer()
@@ -162,7 +162,7 @@ def _lexicon_tokenizer(model: str | None) -> Tokenizer:
 
 
 def cmd_lm_build(args: argparse.Namespace) -> int:
-    from asr.lm import build_lm
+    from asr.lm.build import build_lm
 
     files = build_lm(
         [Path(p) for p in args.text], Path(args.output_dir), order=args.order, prune=args.prune,
@@ -173,7 +173,7 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
 
 
 def cmd_lm_lexicon(args: argparse.Namespace) -> int:
-    from asr.lm import arpa_vocabulary, write_lexicon
+    from asr.lm.build import arpa_vocabulary, write_lexicon
 
     tokenizer = _lexicon_tokenizer(args.model)
     written, skipped = write_lexicon(arpa_vocabulary(Path(args.arpa)), Path(args.output), tokenizer)

@@ -1,7 +1,7 @@
 """Training speed: the real training step against the bare LSTM's forward and backward passes
 of the same shapes, and two Gloo processes against one.
 
-The training step is :class:`asr.train.Trainer`'s, on batches from its own data pipeline (real
+The training step is :class:`asr.train.trainer.Trainer`'s, on batches from its own data pipeline (real
 speech): SpecAugment, the model, CTC loss, backward, gradient clipping and AdamW. The reference
 is ``torch.nn.LSTM`` of the model's stack shapes on the same padded batch shapes, forward and
 backward only; the ratio says what the rest of the step costs. The Gloo figure runs the same
@@ -23,16 +23,16 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from asr.bench_compute import ForwardShapes, bare_lstm
-from asr.bench_report import Figure
+from asr.bench.compute import ForwardShapes, bare_lstm
+from asr.bench.report import Figure
 from asr.checkpoint import Checkpoint
-from asr.dataset import Batch, bucket_batches, shard_batches, speed_choices
-from asr.distributed import context_from_env, process_group
 from asr.errors import ASRError
 from asr.manifest import Utterance, write_manifest
 from asr.tokenizer import TokenizerConfig
-from asr.train import Trainer, build_data
-from asr.train_config import DataConfig, TrainConfig
+from asr.train.config import DataConfig, TrainConfig
+from asr.train.data import Batch, bucket_batches, shard_batches, speed_choices
+from asr.train.distributed import context_from_env, process_group
+from asr.train.trainer import Trainer, build_data
 
 BATCH_FRAMES = 3000  # padded feature frames per batch (30 s of audio)
 WARMUP_STEPS = 1

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from asr.bench.latency import ReferenceWord, match_words
 from asr.metrics import error_rates
-from streaming.latency import ReferenceWord, match_words
 from streaming.stream import Recognizer
 
 CHUNK_SECONDS = 0.1

@@ -7,9 +7,9 @@ import logging
 from importlib import resources
 from pathlib import Path
 
-from asr.bench_report import SECTIONS
-from asr.cli_common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options
-from asr.cli_live import recognizer_from_args
+from asr.bench.report import SECTIONS
+from asr.cli.common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options
+from asr.cli.live import recognizer_from_args
 from asr.errors import ASRError
 from asr.text import normalize_text
 
@@ -43,8 +43,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_suite(args: argparse.Namespace, utterances: list) -> int:
-    from asr.bench_report import figures_table, write_json
-    from asr.bench_suite import BenchInputs, SuiteConfig, bench_context, run_suite, speed_subset
+    from asr.bench.report import figures_table, write_json
+    from asr.bench.suite import BenchInputs, SuiteConfig, bench_context, run_suite, speed_subset
 
     sections = tuple(args.sections.split(",")) if args.sections else SECTIONS
     config = SuiteConfig(sections=sections, seconds=args.seconds, repeats=args.repeats)
@@ -65,9 +65,9 @@ def _bench_peers(args: argparse.Namespace) -> int:
     """pocketsphinx beside the bundled models (or only ``--model`` with the decoder flags), set by set."""
     from asr.api import load_model
     from asr.audio import load_audio
+    from asr.bench.peers import PocketSphinx
+    from asr.bench.side_by_side import EvalSet, bundled_systems, side_by_side, side_by_side_table
     from asr.manifest import read_manifest
-    from asr.peers import PocketSphinx
-    from asr.side_by_side import EvalSet, bundled_systems, side_by_side, side_by_side_table
 
     if args.files or not args.manifest:
         raise ASRError("--peers scores accuracy: give one or more --manifest (with transcripts) and no loose files")
@@ -92,8 +92,8 @@ def _bench_streaming(args: argparse.Namespace, paths: list[Path], texts: list[st
     import numpy as np
 
     from asr.audio import load_audio
-    from streaming.bench import bench_streaming, memory_growth
-    from streaming.latency import boundaries_beside
+    from asr.bench.latency import boundaries_beside
+    from asr.bench.streaming import bench_streaming, memory_growth
 
     if args.model is None:
         args.model = "streaming"
@@ -112,7 +112,7 @@ def _bench_streaming(args: argparse.Namespace, paths: list[Path], texts: list[st
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "bench", help="measure speed against references run alongside (asr.bench_suite lists the sections)"
+        "bench", help="measure speed against references run alongside (asr.bench.suite lists the sections)"
     )
     p.add_argument(
         "files", nargs="*", metavar="FILE", help="audio files (default: the bundled sample, repeated to --seconds)"

@@ -1,21 +1,21 @@
 """Training a CTC model, on one process or many: the loop, validation, checkpoints, resumption.
 
 Built from small named steps in the manner of icefall's ``train.py``: :func:`build_data`,
-:meth:`Trainer.train_step` (one optimizer step: see :mod:`asr.train_step`),
+:meth:`Trainer.train_step` (one optimizer step: see :mod:`asr.train.step`),
 :meth:`Trainer.train_one_epoch`, :func:`validate`, and :func:`train` to drive them. Checkpoints
-(see :mod:`asr.experiment`) go to ``<exp_dir>/last`` (resumable, written every
+(see :mod:`asr.train.experiment`) go to ``<exp_dir>/last`` (resumable, written every
 ``checkpoint_every_steps`` and at each epoch's end), ``<exp_dir>/best`` (lowest validation WER)
 and ``<exp_dir>/epoch-<n>`` (the newest ``keep_epoch_checkpoints`` epochs, for ``asr average``).
 
-Launched by ``torchrun`` (see :mod:`asr.distributed`), each process holds every training
+Launched by ``torchrun`` (see :mod:`asr.train.distributed`), each process holds every training
 utterance's features, trains a replica of the model wrapped in DistributedDataParallel on its
-share of the duration-bucketed batches (:func:`asr.dataset.shard_batches`: whole batches, one
+share of the duration-bucketed batches (:func:`asr.train.data.shard_batches`: whole batches, one
 per process per step), and DDP keeps the replicas identical by averaging gradients. The loss of
 a step is the summed CTC loss of all the processes' batches divided by all their utterances,
 the same normalisation as one process gives to one batch. Only rank 0 logs, writes TensorBoard
 and checkpoints, and validates (on the whole validation set, with its unwrapped replica); it
 sends the metrics to the others, which wait for them. Resumption works across a changed number
-of processes: see :mod:`asr.train_state`.
+of processes: see :mod:`asr.train.state`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,17 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from asr.audio_dataset import AudioDataset
 from asr.checkpoint import load_checkpoint, resolve_checkpoint_dir, save_checkpoint
-from asr.dataset import (
+from asr.decoding.greedy import greedy_decode_batch
+from asr.errors import CheckpointError, ConfigError
+from asr.features import FeatureExtractor, Normalizer
+from asr.manifest import read_manifest
+from asr.metrics import error_rates
+from asr.network import CTCModel
+from asr.tokenizer import Tokenizer, build_tokenizer
+from asr.train.config import TrainConfig
+from asr.train.data import (
+    AudioDataset,
     Batch,
     FeatureDataset,
     bucket_batches,
@@ -41,8 +49,7 @@ from asr.dataset import (
     shard_batches,
     speed_choices,
 )
-from asr.decoding import greedy_decode_batch
-from asr.distributed import (
+from asr.train.distributed import (
     SINGLE_PROCESS,
     DistributedContext,
     barrier,
@@ -52,16 +59,9 @@ from asr.distributed import (
     replicas_agree,
     select_device,
 )
-from asr.errors import CheckpointError, ConfigError
-from asr.experiment import BEST, LAST, TENSORBOARD, epoch_name, prune_epoch_checkpoints
-from asr.features import FeatureExtractor, Normalizer
-from asr.manifest import read_manifest
-from asr.metrics import error_rates
-from asr.network import CTCModel
-from asr.tokenizer import Tokenizer, build_tokenizer
-from asr.train_config import TrainConfig
-from asr.train_state import TrainingProgress, encode_state, restore_state
-from asr.train_step import StepRunner, StepStats, ctc_loss, log_step
+from asr.train.experiment import BEST, LAST, TENSORBOARD, epoch_name, prune_epoch_checkpoints
+from asr.train.state import TrainingProgress, encode_state, restore_state
+from asr.train.step import StepRunner, StepStats, ctc_loss, log_step
 
 logger = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ def train(config: TrainConfig, resume: bool = False, progress_bars: bool = True)
     """Train a model as ``config`` says; with ``resume``, continue from ``<exp_dir>/last``.
 
     Runs as one process, or as one of several when started by ``torchrun`` (the environment
-    says which; see :mod:`asr.distributed`). Every process returns the same progress.
+    says which; see :mod:`asr.train.distributed`). Every process returns the same progress.
 
     Returns:
         The final progress, with one row of metrics per epoch in ``history``.

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import torch
 
-from asr.cli_common import EXIT_OK, EXIT_SOME_FAILED, add_decoder_flags, add_model_flags, decode_options
+from asr.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_decoder_flags, add_model_flags, decode_options
 
 
 def recognizer_from_args(args: argparse.Namespace, endpoint=None):
     """A :class:`streaming.Recognizer` for ``--model`` with the decoder flags."""
     from asr.api import load_model
-    from asr.beam import BeamConfig
+    from asr.decoding.beam import BeamConfig
     from streaming.endpoint import EndpointConfig
     from streaming.stream import Recognizer, RecognizerConfig
 

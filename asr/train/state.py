@@ -5,10 +5,10 @@ optimizer hyperparameters, gradient-scaler state, the number of processes that w
 ``trainer.safetensors`` (optimizer moments, rank 0's RNG state). The learning-rate schedule is a
 pure function of the global batches done, so the progress restores it.
 
-Progress is counted in *global batches*, the batches of :func:`asr.dataset.bucket_batches`,
+Progress is counted in *global batches*, the batches of :func:`asr.train.data.bucket_batches`,
 which depend on the data, ``max_batch_frames``, ``seed`` and the epoch but not on the number of
 processes. A job of W processes trains on W of them per optimizer step (see
-:func:`asr.dataset.shard_batches`), and a state is only written between steps, so a state
+:func:`asr.train.data.shard_batches`), and a state is only written between steps, so a state
 written by W processes resumes on any other number. The partial epoch: its global batches
 ``0 .. batch_in_epoch - 1`` are done, and the resumed job shards the rest,
 ``batch_in_epoch ..``, of the same list over its own processes; nothing is repeated and nothing

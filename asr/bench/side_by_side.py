@@ -6,10 +6,10 @@ Each system maps a ``(T,)`` float32 waveform at 16 kHz to normalised text:
 - the bundled streaming model (``streaming``) fed 100 ms chunks through a live
   :class:`streaming.Stream` (endpointing included, as ``asr dictate`` runs it), greedy and beam
   search with its own LM;
-- pocketsphinx's default US English recogniser (:mod:`asr.peers`).
+- pocketsphinx's default US English recogniser (:mod:`asr.bench.peers`).
 
 A model without its own LM (``<model>/lm``) gets no "+ LM" row rather than a row that silently
-decodes without one. Every system sees the same waveforms; :func:`asr.bench.compare_systems`
+decodes without one. Every system sees the same waveforms; :func:`asr.bench.speed.compare_systems`
 times each and scores it. ``asr bench --peers`` prints the table.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.api import Model, load_model
-from asr.bench import SystemScore, compare_systems
+from asr.bench.speed import SystemScore, compare_systems
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def offline_systems(model: Model, label: str) -> list[tuple[str, Transcribe]]:
 
 def streamed(model: Model, decoder: str) -> Transcribe:
     """Transcribe by feeding 100 ms chunks through a live stream of ``model`` (unidirectional)."""
-    from streaming.bench import CHUNK_SECONDS
+    from asr.bench.streaming import CHUNK_SECONDS
     from streaming.stream import Recognizer, RecognizerConfig
 
     config = RecognizerConfig(decoder, model.beam_config()) if decoder == "beam" else RecognizerConfig()
@@ -90,7 +90,7 @@ def bundled_systems(with_peer: bool = True) -> list[tuple[str, Transcribe]]:
         load_model("streaming"), "streaming"
     )
     if with_peer:
-        from asr.peers import PocketSphinx
+        from asr.bench.peers import PocketSphinx
 
         peer = PocketSphinx()
         systems.append((peer.name, peer.transcribe))

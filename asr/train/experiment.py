@@ -2,7 +2,7 @@
 
 ::
 
-    <exp_dir>/last          resumable: weights plus trainer state (see asr.train_state)
+    <exp_dir>/last          resumable: weights plus trainer state (see asr.train.state)
     <exp_dir>/best          the weights with the lowest validation WER so far
     <exp_dir>/epoch-<n>     the weights after epoch n (counted from 1); training keeps the
                             newest ``keep_epoch_checkpoints`` of them for ``asr average``

@@ -35,7 +35,7 @@ def add_model_flags(parser: argparse.ArgumentParser, model_required: bool = Fals
 
 
 def add_decoder_flags(parser: argparse.ArgumentParser) -> None:
-    from asr.beam import BeamConfig
+    from asr.decoding.beam import BeamConfig
 
     defaults = BeamConfig()
     group = parser.add_argument_group("decoding")

@@ -1,0 +1,1 @@
+"""Turning the model's ``(T, V)`` log-probabilities into words: greedy and beam search."""
