@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jiwer
@@ -22,7 +24,7 @@ from asr.api import Model, load_model
 from asr.audio import load_audio
 from asr.errors import AudioError
 from asr.files import write_text_atomic
-from asr.manifest import read_manifest
+from asr.manifest import Utterance, read_manifest
 from asr.metrics import error_rates
 from asr.text import normalize_text
 
@@ -53,49 +55,67 @@ def evaluate(
     if not isinstance(model, Model):
         model = load_model(model)
     utterances = read_manifest(manifest)
-    records, failed = [], []
-    audio_seconds = decode_seconds = 0.0
-    min_samples = model.checkpoint.features.window_samples
+    scored = _Scored()
     bar = tqdm(total=len(utterances), desc="evaluate", disable=not progress, leave=False)
     for first in range(0, len(utterances), FILES_PER_CALL):
-        start = time.perf_counter()
-        readable, waveforms = [], []
-        for utt in utterances[first : first + FILES_PER_CALL]:
-            try:
-                waveforms.append(load_audio(utt.audio, model.sample_rate, min_samples))
-                readable.append(utt)
-            except AudioError as exc:
-                logger.error("%s: %s", utt.id, exc)
-                failed.append({"id": utt.id, "error": str(exc)})
-        transcripts = model.transcribe_batch(waveforms, decoder=decoder, **decode_options) if waveforms else []
-        decode_seconds += time.perf_counter() - start
-        for utt, transcript in zip(readable, transcripts):
-            audio_seconds += transcript.duration
-            records.append({"id": utt.id, "ref": normalize_text(utt.text), "hyp": transcript.text})
-        bar.update(min(FILES_PER_CALL, len(utterances) - first))
+        group = utterances[first : first + FILES_PER_CALL]
+        _transcribe_group(model, group, scored, decoder=decoder, **decode_options)
+        bar.update(len(group))
     bar.close()
-    if not records:
+    if not scored.records:
         raise AudioError(f"{manifest}: no utterance could be transcribed")
-    rates = error_rates([r["ref"] for r in records], [r["hyp"] for r in records])
-    summary = {
+    summary = _summary(model, manifest, decoder, decode_options, scored)
+    if report_dir is not None:
+        write_report(Path(report_dir), scored.records, summary)
+    return summary
+
+
+@dataclass
+class _Scored:
+    """What an evaluation has gathered so far."""
+
+    records: list[dict] = field(default_factory=list)  # {"id", "ref", "hyp"} per transcribed utterance
+    failed: list[dict] = field(default_factory=list)  # {"id", "error"} per unreadable one
+    audio_seconds: float = 0.0
+    decode_seconds: float = 0.0
+
+
+def _transcribe_group(model: Model, group: Sequence[Utterance], scored: _Scored, **decode_options) -> None:
+    """Read and transcribe ``group`` in one batch, adding to ``scored`` (unreadable audio is logged)."""
+    start = time.perf_counter()
+    readable, waveforms = [], []
+    for utt in group:
+        try:
+            waveforms.append(load_audio(utt.audio, model.sample_rate, model.checkpoint.features.window_samples))
+            readable.append(utt)
+        except AudioError as exc:
+            logger.error("%s: %s", utt.id, exc)
+            scored.failed.append({"id": utt.id, "error": str(exc)})
+    transcripts = model.transcribe_batch(waveforms, **decode_options) if waveforms else []
+    scored.decode_seconds += time.perf_counter() - start
+    for utt, transcript in zip(readable, transcripts):
+        scored.audio_seconds += transcript.duration
+        scored.records.append({"id": utt.id, "ref": normalize_text(utt.text), "hyp": transcript.text})
+
+
+def _summary(model: Model, manifest: str | os.PathLike, decoder: str, decode_options: dict, scored: _Scored) -> dict:
+    rates = error_rates([r["ref"] for r in scored.records], [r["hyp"] for r in scored.records])
+    return {
         "model": model.name,
         "manifest": str(manifest),
         "decoder": decoder,
         "decode_options": {k: str(v) if isinstance(v, os.PathLike) else v for k, v in decode_options.items()},
         "wer": rates.wer,
         "cer": rates.cer,
-        "utterances": len(records),
+        "utterances": len(scored.records),
         "words": rates.words,
         "substitutions": rates.substitutions,
         "deletions": rates.deletions,
         "insertions": rates.insertions,
-        "failed": failed,
-        "audio_seconds": round(audio_seconds, 3),
-        "decode_seconds": round(decode_seconds, 3),
+        "failed": scored.failed,
+        "audio_seconds": round(scored.audio_seconds, 3),
+        "decode_seconds": round(scored.decode_seconds, 3),
     }
-    if report_dir is not None:
-        write_report(Path(report_dir), records, summary)
-    return summary
 
 
 def write_report(report_dir: Path, records: list[dict], summary: dict) -> None:

@@ -21,6 +21,7 @@ import torch
 
 from asr.bench.latency import ReferenceWord, match_words
 from asr.metrics import error_rates
+from asr.transcript import Transcript
 from streaming.stream import Recognizer
 
 CHUNK_SECONDS = 0.1
@@ -85,20 +86,8 @@ def bench_streaming(
     times, latencies, labelled, hypotheses = [], [], [], []
     audio_seconds = 0.0
     for waveform, reference in zip(waveforms, references):
-        stream = recognizer.create_stream()
-        shown: list[tuple[float, list[str]]] = []  # (time, committed words of the session) at each change
-        fed = 0
-        for start in range(0, len(waveform), chunk):
-            piece = waveform[start : start + chunk]
-            t0 = time.perf_counter()
-            stream.accept_waveform(piece)
-            elapsed = time.perf_counter() - t0
-            times.append(elapsed)
-            fed += len(piece)
-            committed = [w.word for s in stream.finalized for w in s.words] + stream.committed.split()
-            if not shown or committed != shown[-1][1]:
-                shown.append((fed / rate + elapsed, committed))
-        transcript = stream.finish()
+        chunk_times, transcript, shown = _stream_one(recognizer, waveform, chunk)
+        times += chunk_times
         hypotheses.append(transcript.text)
         words = transcript.words
         committed_at = [_first_shown(shown, index, word.word, len(waveform) / rate) for index, word in enumerate(words)]
@@ -125,6 +114,33 @@ def bench_streaming(
         wer=None if accuracy is None else accuracy.wer,
         cer=None if accuracy is None else accuracy.cer,
     )
+
+
+def _stream_one(
+    recognizer: Recognizer, waveform: np.ndarray, chunk: int
+) -> tuple[list[float], Transcript, list[tuple[float, list[str]]]]:
+    """Stream one ``(T,)`` waveform in chunks of ``chunk`` samples.
+
+    Returns:
+        The compute seconds of each chunk, the finished transcript, and ``(time, committed words
+        of the session)`` at each change of the committed text (time: the audio fed so far plus
+        the chunk's compute).
+    """
+    stream = recognizer.create_stream()
+    times: list[float] = []
+    shown: list[tuple[float, list[str]]] = []
+    fed = 0
+    for start in range(0, len(waveform), chunk):
+        piece = waveform[start : start + chunk]
+        t0 = time.perf_counter()
+        stream.accept_waveform(piece)
+        elapsed = time.perf_counter() - t0
+        times.append(elapsed)
+        fed += len(piece)
+        committed = [w.word for s in stream.finalized for w in s.words] + stream.committed.split()
+        if not shown or committed != shown[-1][1]:
+            shown.append((fed / recognizer.sample_rate + elapsed, committed))
+    return times, stream.finish(), shown
 
 
 def _first_shown(shown: list[tuple[float, list[str]]], index: int, word: str, end: float) -> float:

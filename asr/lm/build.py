@@ -32,7 +32,7 @@ from pathlib import Path
 
 from asr.errors import ConfigError
 from asr.files import write_text_atomic
-from asr.lm.corpus import LAYOUTS, Layout, LMError, prepare_corpus
+from asr.lm.corpus import LAYOUTS, Corpus, Layout, LMError, prepare_corpus
 from asr.lm.kenlm import KenLMBinaries, kenlm_binaries
 from asr.tokenizer import CharTokenizer, Tokenizer
 
@@ -278,7 +278,31 @@ def build_lm(
     kept_arpa = arpa if (keep_arpa or not binary) else None
     _remove_stale(output_dir, keep={lm_path, kept_arpa})
     written, skipped = write_lexicon(corpus.vocabulary, output_dir / LEXICON_FILE, tokenizer)
-    metadata = {
+    lexicon = {"words": written, "skipped": skipped, "tokenizer": _summary(tokenizer.to_dict())}
+    metadata = _metadata(corpus, binaries, order, prune, layout, counts, (lm_path, kept_arpa), compact, lexicon)
+    write_text_atomic(output_dir / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+    logger.info(
+        "%d-gram LM of %d sentences, %d words, vocabulary %d, n-grams %s: %s",
+        order, corpus.sentences, corpus.words, len(corpus.vocabulary), counts, lm_path,
+    )  # fmt: skip
+    return LMFiles(output_dir, lm_path, output_dir / LEXICON_FILE, output_dir / METADATA_FILE, corpus.path, kept_arpa)
+
+
+def _metadata(
+    corpus: Corpus,
+    binaries: KenLMBinaries,
+    order: int,
+    prune: Sequence[int] | None,
+    layout: Layout,
+    counts: list[int],
+    files: tuple[Path, Path | None],
+    compact: bool,
+    lexicon: dict,
+) -> dict:
+    """``lm.json`` of a build; ``files`` is ``(lm, kept arpa or None)``, the LM an ARPA file unless binary."""
+    lm_path, kept_arpa = files
+    binary = lm_path.name == BINARY_FILE
+    return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "order": order,
@@ -296,19 +320,13 @@ def build_lm(
         },
         "binary_structure": (COMPACT_STRUCTURE if compact else BINARY_STRUCTURE) if binary else None,
         "binary_options": binary_options(compact) if binary else None,
-        # The tokenizer, without a BPE model's bytes (their SHA-256 stays).
-        "lexicon": {"words": written, "skipped": skipped, "tokenizer": _summary(tokenizer.to_dict())},
+        "lexicon": lexicon,
         "tool": {"name": "kenlm", "version": binaries.version, "lmplz_options": lmplz_options(order, prune)},
     }  # fmt: skip
-    write_text_atomic(output_dir / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
-    logger.info(
-        "%d-gram LM of %d sentences, %d words, vocabulary %d, n-grams %s: %s",
-        order, corpus.sentences, corpus.words, len(corpus.vocabulary), counts, lm_path,
-    )  # fmt: skip
-    return LMFiles(output_dir, lm_path, output_dir / LEXICON_FILE, output_dir / METADATA_FILE, corpus.path, kept_arpa)
 
 
 def _summary(tokenizer: dict) -> dict:
+    """The tokenizer, without a BPE model's bytes (their SHA-256 stays)."""
     return {k: v for k, v in tokenizer.items() if k != "model"}
 
 
