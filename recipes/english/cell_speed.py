@@ -64,7 +64,7 @@ def main() -> None:
     models = {name: load_checkpoint(path).model for name, path in (("lstm", args.lstm), ("gru", args.gru))}
     n_mels = models["lstm"].config.n_mels
     features, lengths = torch.randn(BATCH, FRAMES, n_mels), torch.full((BATCH,), FRAMES)
-    for name, model in models.items():  # one untimed pass each
+    for model in models.values():  # one untimed pass each
         _training_pass(model, features, lengths)
     train = _fastest({name: lambda m=m: _training_pass(m, features, lengths) for name, m in models.items()})
     infer = _fastest({name: lambda m=m: _inference_pass(m, features, lengths) for name, m in models.items()})
