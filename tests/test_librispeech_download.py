@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import logging
 import re
 import socket
-import sys
 import tarfile
 import threading
 import time
@@ -21,20 +19,8 @@ import pytest
 import soundfile
 
 from asr.errors import ConfigError
-
-DOWNLOAD_PY = Path(__file__).resolve().parents[1] / "recipes" / "librispeech" / "download.py"
-
-
-def _load_module():
-    spec = importlib.util.spec_from_file_location("librispeech_download", DOWNLOAD_PY)
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses resolves string annotations through sys.modules.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-dl = _load_module()
+from recipes.librispeech import download as dl
+from recipes.librispeech import fetch, unpack
 
 RATE = 16000
 SPEAKER, CHAPTER = "84", "121123"
@@ -42,7 +28,7 @@ TRANSCRIPTS = {
     f"{SPEAKER}-{CHAPTER}-0000": "GO DO YOU HEAR",
     f"{SPEAKER}-{CHAPTER}-0001": "BUT IN LESS THAN FIVE MINUTES",
 }
-FAST = dl.DownloadConfig(retries=3, backoff=0.01, max_backoff=0.05, timeout=2.0, chunk_size=512, progress=False)
+FAST = fetch.DownloadConfig(retries=3, backoff=0.01, max_backoff=0.05, timeout=2.0, chunk_size=512, progress=False)
 RESOURCE = "/resources/12"
 
 
@@ -179,7 +165,7 @@ def dev_clean() -> bytes:
 
 
 def _serve_subset(server: ServerState, subset: str, body: bytes) -> dict[str, object]:
-    return {subset: dl.Digest("sha256", server.serve(f"{subset}.tar.gz", body))}
+    return {subset: fetch.Digest("sha256", server.serve(f"{subset}.tar.gz", body))}
 
 
 def _assert_subset(data: Path, subset: str) -> None:
@@ -220,7 +206,7 @@ def test_two_subsets_share_the_corpus_folder_and_keep_archives(server, dev_clean
         server, "dev-other", _tarball("dev-other")
     )
     data = tmp_path / "data"
-    config = dl.DownloadConfig(**{**FAST.__dict__, "keep_archives": True})
+    config = fetch.DownloadConfig(**{**FAST.__dict__, "keep_archives": True})
     dl.download_subsets(["dev-clean", "dev-other"], server.url, data, checksums, config)
     _assert_subset(data, "dev-clean")
     _assert_subset(data, "dev-other")
@@ -279,14 +265,14 @@ def test_server_ignoring_range_restarts_from_zero(server, dev_clean, tmp_path):
 def test_server_errors_and_timeouts_are_retried(server, dev_clean, tmp_path):
     checksums = _serve_subset(server, "dev-clean", dev_clean)
     server.failures, server.stalls, server.stall_seconds = 1, 1, 0.5
-    config = dl.DownloadConfig(**{**FAST.__dict__, "timeout": 0.2})
+    config = fetch.DownloadConfig(**{**FAST.__dict__, "timeout": 0.2})
     dl.download_subsets(["dev-clean"], server.url, tmp_path, checksums, config)
     _assert_subset(tmp_path, "dev-clean")
     assert len(server.requests) == 3  # 503, timed out, served
 
 
 def test_client_error_is_not_retried(server, tmp_path):
-    with pytest.raises(dl.DownloadError, match=r"dev-clean\.tar\.gz: HTTP 404"):
+    with pytest.raises(fetch.DownloadError, match=r"dev-clean\.tar\.gz: HTTP 404"):
         dl.download_subsets(["dev-clean"], server.url, tmp_path, {}, FAST)
     assert len(server.requests) == 1
 
@@ -296,8 +282,8 @@ def test_retries_exhausted_names_the_url(tmp_path, caplog):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/resources/12/dev-clean.tar.gz"
-    with caplog.at_level(logging.WARNING), pytest.raises(dl.DownloadError, match=re.escape(url)) as error:
-        dl.download(url, tmp_path / "dev-clean.tar.gz", None, FAST)
+    with caplog.at_level(logging.WARNING), pytest.raises(fetch.DownloadError, match=re.escape(url)) as error:
+        fetch.download(url, tmp_path / "dev-clean.tar.gz", None, FAST)
     assert f"after {FAST.retries + 1} attempts" in str(error.value)
     assert caplog.text.count("retrying") == FAST.retries
     assert _leftovers(tmp_path) == []
@@ -308,8 +294,8 @@ def test_retries_exhausted_names_the_url(tmp_path, caplog):
 
 def test_checksum_mismatch_deletes_the_part(server, dev_clean, tmp_path):
     actual = server.serve("dev-clean.tar.gz", dev_clean)
-    wrong = dl.Digest("sha256", "0" * 64)
-    with pytest.raises(dl.ChecksumError) as error:
+    wrong = fetch.Digest("sha256", "0" * 64)
+    with pytest.raises(fetch.ChecksumError) as error:
         dl.download_subsets(["dev-clean"], server.url, tmp_path, {"dev-clean": wrong}, FAST)
     message = str(error.value)
     assert f"{server.url}/dev-clean.tar.gz" in message and wrong.hexdigest in message and actual in message
@@ -378,8 +364,8 @@ def test_hostile_archive_is_refused_and_nothing_is_written(kind, tmp_path):
     data.mkdir()
     archive = tmp_path / "dev-clean.tar.gz"
     archive.write_bytes(_hostile(kind, outside))
-    with pytest.raises(dl.UnsafeArchiveError, match="dev-clean.tar.gz: member"):
-        dl.extract(archive, data)
+    with pytest.raises(unpack.UnsafeArchiveError, match="dev-clean.tar.gz: member"):
+        unpack.extract(archive, data)
     assert list(data.iterdir()) == []
     assert list(outside.iterdir()) == []
     assert not (tmp_path / "evil.txt").exists()
@@ -390,7 +376,7 @@ def test_hostile_download_leaves_no_subset(server, tmp_path):
     outside.mkdir()
     checksums = _serve_subset(server, "dev-clean", _hostile("symlink", outside))
     data = tmp_path / "data"
-    with pytest.raises(dl.UnsafeArchiveError):
+    with pytest.raises(unpack.UnsafeArchiveError):
         dl.download_subsets(["dev-clean"], server.url, data, checksums, FAST)
     assert not (data / "LibriSpeech").exists() and not dl.is_complete(data, "dev-clean")
     assert list(outside.iterdir()) == []
@@ -399,14 +385,14 @@ def test_hostile_download_leaves_no_subset(server, tmp_path):
 def test_truncated_archive_is_an_archive_error(dev_clean, tmp_path):
     archive = tmp_path / "dev-clean.tar.gz"
     archive.write_bytes(dev_clean[: len(dev_clean) // 2])
-    with pytest.raises(dl.ArchiveError, match="cannot unpack"):
-        dl.extract(archive, tmp_path / "data")
+    with pytest.raises(unpack.ArchiveError, match="cannot unpack"):
+        unpack.extract(archive, tmp_path / "data")
     assert list((tmp_path / "data").iterdir()) == []
 
 
 def test_archive_without_the_subset_is_an_error(server, dev_clean, tmp_path):
-    checksums = {"dev-other": dl.Digest("sha256", server.serve("dev-other.tar.gz", dev_clean))}
-    with pytest.raises(dl.ArchiveError, match="has no LibriSpeech/dev-other/ folder"):
+    checksums = {"dev-other": fetch.Digest("sha256", server.serve("dev-other.tar.gz", dev_clean))}
+    with pytest.raises(unpack.ArchiveError, match="has no LibriSpeech/dev-other/ folder"):
         dl.download_subsets(["dev-other"], server.url, tmp_path, checksums, FAST)
     assert not dl.is_complete(tmp_path, "dev-other")
 
@@ -420,7 +406,7 @@ def test_unknown_subset_lists_the_valid_ones(server, tmp_path):
     with pytest.raises(ConfigError, match="not an http"):
         dl.download_subsets(["dev-clean"], "openslr.org/resources/12", tmp_path, config=FAST)
     with pytest.raises(ConfigError, match="must not be negative"):
-        dl.DownloadConfig(retries=-1)
+        fetch.DownloadConfig(retries=-1)
     assert server.requests == []
 
 
@@ -429,7 +415,7 @@ def test_lm_files(server, tmp_path):
     server.files["/resources/11/librispeech-vocab.txt"] = vocab
     lm_url = dl.lm_mirror(server.url + "/")
     assert lm_url == server.url.removesuffix("/12") + "/11"
-    checksums = {"librispeech-vocab.txt": dl.Digest("md5", hashlib.md5(vocab).hexdigest())}
+    checksums = {"librispeech-vocab.txt": fetch.Digest("md5", hashlib.md5(vocab).hexdigest())}
     paths = dl.download_lm_files(["librispeech-vocab.txt"], lm_url, tmp_path, checksums, FAST)
     assert paths == [tmp_path / "lm" / "librispeech-vocab.txt"] and paths[0].read_bytes() == vocab
     with pytest.raises(ConfigError, match="valid: 3-gram.arpa.gz"):

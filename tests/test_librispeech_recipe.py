@@ -31,11 +31,8 @@ SUBSETS = {"train-clean-100": (3, 12), "dev-clean": (1, 6), "test-clean": (1, 6)
 
 
 @pytest.fixture
-def recipe(monkeypatch):
-    monkeypatch.syspath_prepend(str(RECIPE_DIR))
-    for name in ("run", "stages", "prepare", "decode_sets"):
-        sys.modules.pop(name, None)
-    import run
+def recipe():
+    from recipes.librispeech import run
 
     return run
 
@@ -54,9 +51,10 @@ def run_stages(recipe, corpus: Path, work: Path, first: int, last: int, *extra: 
     ]) == 0  # fmt: skip
 
 
-def test_prepare_stats_and_tokens(recipe, corpus, tmp_path):
+def test_prepare_stats_and_tokens(recipe, corpus, tmp_path, caplog):
     work = tmp_path / "work"
-    run_stages(recipe, corpus, work, 2, 3)
+    run_stages(recipe, corpus, work, 1, 2)
+    run_stages(recipe, corpus, work, 4, 4)
     data = work / "data"
     train = read_manifest(data / "train.jsonl")
     assert len(train) == 36 and len(read_manifest(data / "valid.jsonl")) == 6
@@ -68,24 +66,29 @@ def test_prepare_stats_and_tokens(recipe, corpus, tmp_path):
     assert (data / "tokens.txt").read_text().splitlines() == list(CharTokenizer().tokens)
     # Done work is skipped on the next run: a changed manifest stays changed.
     (data / "dev-clean.jsonl").write_text((data / "dev-clean.jsonl").read_text().splitlines()[0] + "\n")
-    run_stages(recipe, corpus, work, 2, 3)
+    run_stages(recipe, corpus, work, 1, 2)
     assert len(read_manifest(data / "dev-clean.jsonl")) == 1
+    # Statistics made from other transcripts are redone (a debug run sharing the work folder).
+    (data / "train.jsonl").write_text("".join((data / "train.jsonl").read_text().splitlines(keepends=True)[:12]))
+    caplog.set_level(logging.INFO)
+    run_stages(recipe, corpus, work, 2, 2)
+    assert "stage 2 stats was done from other inputs; redoing it" in caplog.text
 
 
 def test_bpe_units_their_lexicon_and_the_training_config(recipe, corpus, tmp_path, caplog):
-    from stages import lexicon_path, training_config, write_bpe_lexicon
+    from recipes.librispeech.stages import lexicon_path, training_config
 
     work = tmp_path / "work"
-    run_stages(recipe, corpus, work, 2, 3, "--bpe-size", "40")
+    run_stages(recipe, corpus, work, 1, 2, "--bpe-size", "40")
     data = work / "data"
-    tokenizer = BPETokenizer.from_file(data / "bpe-40.model")
-    assert tokenizer.vocab_size == 40
-    assert (data / "tokens.txt").read_text().splitlines() == list(tokenizer.tokens)
-    # Stage 4 spells the words of the character lexicon in pieces, beside it.
+    # Stage 4 spells the words of stage 3's character lexicon in pieces, beside it.
     words = read_manifest(data / "train.jsonl")[0].text.split()
     (data / "lm").mkdir()
     write_lexicon(words, data / "lm" / "lexicon.txt", CharTokenizer())
-    write_bpe_lexicon(data / "lm", tokenizer, force=False)
+    run_stages(recipe, corpus, work, 4, 4, "--bpe-size", "40")
+    tokenizer = BPETokenizer.from_file(data / "bpe-40.model")
+    assert tokenizer.vocab_size == 40
+    assert (data / "tokens.txt").read_text().splitlines() == list(tokenizer.tokens)
     lexicon = lexicon_path(data / "lm", tokenizer)
     assert lexicon.name == "lexicon-bpe-40.txt"
     assert lexicon.read_text().splitlines() == [f"{w}\t{' '.join(tokenizer.spell(w))}" for w in sorted(set(words))]
@@ -95,12 +98,12 @@ def test_bpe_units_their_lexicon_and_the_training_config(recipe, corpus, tmp_pat
     assert training_config(RECIPE_DIR / "conf" / "debug.toml", data, work / "exp").tokenizer == TokenizerConfig()
     assert recipe.Paths(corpus, work, RECIPE_DIR / "conf" / "debug.toml", 40).exp == work / "exp" / "debug-bpe-40"
     caplog.set_level(logging.INFO)
-    run_stages(recipe, corpus, work, 3, 3, "--bpe-size", "40")
-    assert "bpe-40.model is up to date; skipping" in caplog.text
+    run_stages(recipe, corpus, work, 4, 4, "--bpe-size", "40")
+    assert "stage 4 tokens already done; skipping" in caplog.text
 
 
 def test_recipe_configs_load(recipe, tmp_path):
-    from stages import training_config
+    from recipes.librispeech.stages import training_config
 
     for path in sorted((RECIPE_DIR / "conf").glob("*.toml")):
         if path.name != "decode.toml":
@@ -108,19 +111,19 @@ def test_recipe_configs_load(recipe, tmp_path):
 
 
 def test_a_transcript_line_without_text_is_named(recipe, corpus, tmp_path):
-    from prepare import PrepareError
+    from recipes.librispeech.prepare import PrepareError
 
     trans = next((corpus / "LibriSpeech" / "dev-clean").glob("*/*/*.trans.txt"))
     trans.write_text(trans.read_text() + "1010-100-9999\n")
     with pytest.raises(PrepareError, match=rf"{trans.name}:7"):
-        run_stages(recipe, corpus, tmp_path / "work", 2, 2)
+        run_stages(recipe, corpus, tmp_path / "work", 1, 1)
 
 
 def test_subsets_without_a_dev_set_are_refused(recipe, corpus, tmp_path):
     from asr.errors import ConfigError
 
     with pytest.raises(ConfigError, match="dev-"):
-        recipe.main(["--stage", "2", "--stop-stage", "2", "--data-dir", str(corpus), "--work-dir",
+        recipe.main(["--stage", "1", "--stop-stage", "1", "--data-dir", str(corpus), "--work-dir",
                      str(tmp_path / "w"), "--subsets", "train-clean-100"])  # fmt: skip
 
 
@@ -154,8 +157,9 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 
 def recipe_command(work: Path, data: Path, first: int, last: int, *extra: str) -> list[str]:
+    """The recipe as a user runs it, from the repository root (``cwd=REPO_ROOT``)."""
     return [
-        sys.executable, str(RECIPE_DIR / "run.py"), "--stage", str(first), "--stop-stage", str(last),
+        sys.executable, "-m", "recipes.librispeech.run", "--stage", str(first), "--stop-stage", str(last),
         "--data-dir", str(data), "--work-dir", str(work), "--subsets", *SUBSETS, *extra,
     ]  # fmt: skip
 
@@ -165,11 +169,11 @@ def test_every_stage_end_to_end_with_two_training_processes(mirror, tmp_path):
     url, checksums = mirror
     work, data = tmp_path / "work", tmp_path / "download"
     command = recipe_command(
-        work, data, 1, 7, "--mirror", url, "--checksums", str(checksums), "--config", "conf/debug.toml",
+        work, data, 0, 7, "--mirror", url, "--checksums", str(checksums), "--config", "conf/debug.toml",
         "--nproc", "2", "--average", "2",
     )  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (data / "LibriSpeech" / "test-clean" / ".complete").is_file()
     exp = work / "exp" / "debug"
@@ -181,18 +185,20 @@ def test_every_stage_end_to_end_with_two_training_processes(mirror, tmp_path):
     for report in ("recogs.jsonl", "errors.txt", "wer-summary.txt", "summary.json"):
         assert (exp / "decode" / "test-clean" / "greedy" / report).is_file()
     # Run again: every stage finds its work done.
-    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=REPO_ROOT)
     assert again.returncode == 0, again.stderr[-3000:]
-    for skipped in ("already extracted", "up to date; skipping", "finished earlier; skipping", "results.md exists"):
-        assert skipped in again.stderr
+    stages = ("0 download", "1 prepare", "2 stats", "3 lm", "4 tokens", "5 train-debug", "6 average-debug",
+              "7 decode-debug")  # fmt: skip
+    for skipped in stages:
+        assert f"stage {skipped} already done; skipping" in again.stderr
 
 
 @pytest.mark.slow
 def test_bpe_run_trains_and_decodes_with_its_own_lexicon(corpus, tmp_path):
     work = tmp_path / "work"
-    command = recipe_command(work, corpus, 2, 7, "--config", "conf/debug.toml", "--bpe-size", "40", "--average", "2")
+    command = recipe_command(work, corpus, 1, 7, "--config", "conf/debug.toml", "--bpe-size", "40", "--average", "2")
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     exp = work / "exp" / "debug-bpe-40"
     assert load_checkpoint(exp / "averaged").tokenizer == BPETokenizer.from_file(work / "data" / "bpe-40.model")
@@ -206,11 +212,11 @@ def test_killed_training_resumes_and_finishes(corpus, tmp_path):
     config = tmp_path / "long.toml"
     config.write_text((RECIPE_DIR / "conf" / "debug.toml").read_text().replace("epochs = 3", "epochs = 12"))
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    prepare = subprocess.run(recipe_command(work, corpus, 2, 3), capture_output=True, text=True, env=env)
+    prepare = subprocess.run(recipe_command(work, corpus, 1, 2), capture_output=True, text=True, env=env, cwd=REPO_ROOT)
     assert prepare.returncode == 0, prepare.stderr[-3000:]
     command = recipe_command(work, corpus, 5, 5, "--config", str(config))
     training = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)  # fmt: skip
+                                start_new_session=True, cwd=REPO_ROOT)  # fmt: skip
     state = work / "exp" / "long" / "last" / "trainer.json"
     deadline = time.monotonic() + 300
     while not state.is_file() and time.monotonic() < deadline and training.poll() is None:
@@ -219,7 +225,7 @@ def test_killed_training_resumes_and_finishes(corpus, tmp_path):
     os.killpg(training.pid, signal.SIGKILL)  # the recipe and its training process, mid-run
     training.wait()
     interrupted = json.loads(state.read_text())
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resumed from" in result.stderr
     history = load_checkpoint(work / "exp" / "long" / "last").provenance["history"]

@@ -4,9 +4,7 @@ synthetic speech, the language model's text and the learning-curve report."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,15 +12,10 @@ import soundfile
 
 from asr.manifest import read_manifest
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "english" / "run.py"
-
 
 @pytest.fixture
 def recipe(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(RECIPE.parent))
-    spec = importlib.util.spec_from_file_location("english_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("recipes.english.run")
     monkeypatch.setattr(module, "DATA_DIR", tmp_path / "data")
     return module
 
@@ -63,8 +56,8 @@ def test_prepare_writes_disjoint_manifests(recipe, shared_data, tmp_path):
 
 
 @pytest.fixture
-def synthesize(recipe):
-    return importlib.import_module("synthesize")
+def synthesize():
+    return importlib.import_module("recipes.english.synthesize")
 
 
 def test_book_body_drops_the_gutenberg_header_and_footer(synthesize):
@@ -183,9 +176,7 @@ def test_licensed_voices_only(synthesize):
 def test_report_plots_and_tabulates_a_run(tmp_path):
     import json
 
-    spec = importlib.util.spec_from_file_location("english_report", RECIPE.parent / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    report = importlib.import_module("recipes.english.report")
     history = [
         {"epoch": e, "step": 10 * e, "train_loss": 100.0 / e, "valid_loss": 120.0 / e, "valid_wer": 1.0 / (e + 1),
          "valid_wer/kathleen": 0.5 / e, "valid_wer/speechocean762": 0.9 / e}

@@ -12,7 +12,14 @@ import torch
 from asr.errors import AudioError
 from asr.features import FeatureConfig, LogMel
 from asr.manifest import Utterance
-from asr.train.recipe import Stage, add_stage_arguments, compute_stats, marker_path, run_stages
+from asr.train.recipe import (
+    Stage,
+    add_stage_arguments,
+    check_stage_range,
+    compute_stats,
+    marker_path,
+    run_stages,
+)
 
 
 def recording_stages(calls: list[str], fail_at: int | None = None) -> list[Stage]:
@@ -55,6 +62,44 @@ def test_bad_ranges_and_missing_models_are_refused(tmp_path):
     add_stage_arguments(parser, recording_stages([]))
     args = parser.parse_args([])
     assert (args.stage, args.stop_stage, args.force) == (0, 2, False)
+
+
+def test_a_stage_made_from_other_inputs_runs_again(tmp_path):
+    calls: list[str] = []
+    source = {"text": "train.jsonl sha256 aa"}
+    stages = [
+        Stage(0, "stats", lambda: calls.append("stats"), inputs=lambda: source["text"]),
+        Stage(1, "train", lambda model: calls.append(f"train-{model}"), per_model=True, inputs=lambda model: model * 2),
+    ]
+    assert run_stages(stages, 0, 1, tmp_path, models=["a"]) == ["0 stats", "1 train-a"]
+    assert marker_path(tmp_path, stages[0]).read_text() == "train.jsonl sha256 aa\n"
+    assert marker_path(tmp_path, stages[1], "a").read_text() == "aa\n"
+    assert run_stages(stages, 0, 1, tmp_path, models=["a"]) == []
+    source["text"] = "train.jsonl sha256 bb"
+    assert run_stages(stages, 0, 1, tmp_path, models=["a"]) == ["0 stats"]
+    assert calls == ["stats", "train-a", "stats"]
+    # A marker without inputs (every stage's before inputs existed) still counts for a stage without them.
+    plain = Stage(2, "report", lambda: calls.append("report"))
+    marker_path(tmp_path, plain).touch()
+    assert run_stages([plain], 2, 2, tmp_path) == []
+
+
+def test_the_inputs_are_taken_when_the_stage_comes(tmp_path):
+    written = tmp_path / "train.jsonl"
+    stages = [
+        Stage(0, "prepare", lambda: written.write_text("one\n")),
+        Stage(1, "stats", lambda: None, inputs=lambda: written.read_text().strip()),
+    ]
+    assert run_stages(stages, 0, 1, tmp_path) == ["0 prepare", "1 stats"]
+    assert marker_path(tmp_path, stages[1]).read_text() == "one\n"
+
+
+def test_a_stage_range_is_checked_before_anything_runs():
+    stages = recording_stages([])
+    check_stage_range(stages, 1, 2)
+    for first, last in ((2, 1), (-1, 2), (0, 3)):
+        with pytest.raises(ValueError, match="stage numbers 0-2, in order"):
+            check_stage_range(stages, first, last)
 
 
 def test_compute_stats_matches_the_features_of_the_audio(tmp_path, speechlike):

@@ -5,7 +5,10 @@ those from ``--stage`` to ``--stop-stage`` in order. Each finished stage leaves 
 ``.stage-N-NAME.done`` (``.stage-N-NAME-MODEL.done`` for a stage run once per model) in the
 recipe's data folder, and a re-run skips it unless ``force``; a stage that fails leaves no
 marker, so the next run does it again (stages resume their own long work, such as training from
-its last checkpoint). :func:`add_stage_arguments` gives the recipe's parser the flags.
+its last checkpoint). A stage that names its ``inputs`` (what its work is made from: a
+manifest's digest, the subsets asked for) has them written into its marker, and a run whose
+inputs differ redoes it instead of skipping it, so that work made from other data is never
+silently reused. :func:`add_stage_arguments` gives the recipe's parser the flags.
 
 :func:`compute_stats` is the global log-mel mean and standard deviation over a manifest, the
 normalisation a model stores with its weights (see :mod:`asr.features`).
@@ -25,6 +28,7 @@ import torch
 from asr.audio import load_audio
 from asr.errors import AudioError
 from asr.features import FeatureConfig, LogMel, Normalizer, StatsAccumulator
+from asr.files import write_text_atomic
 from asr.manifest import Utterance
 
 logger = logging.getLogger(__name__)
@@ -33,12 +37,16 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Stage:
     """One numbered step of a recipe. ``run`` takes the model's name for a ``per_model`` stage
-    and no argument otherwise."""
+    and no argument otherwise; so does ``inputs``, if given, which describes what the stage's
+    work is made from in one line, taken when the stage's turn comes (after the stages before it
+    have run). The marker records that line; a marker with another one does not count as done.
+    """
 
     number: int
     name: str
     run: Callable[..., None]
     per_model: bool = False
+    inputs: Callable[..., str] | None = None
 
 
 def marker_path(marker_dir: Path, stage: Stage, model: str | None = None) -> Path:
@@ -61,9 +69,7 @@ def run_stages(
     Raises:
         ValueError: ``first`` or ``last`` names no stage, or a per-model stage has no models.
     """
-    numbers = {stage.number for stage in stages}
-    if first not in numbers or last not in numbers or first > last:
-        raise ValueError(f"--stage and --stop-stage must be stage numbers {min(numbers)}-{max(numbers)}, in order")
+    check_stage_range(stages, first, last)
     marker_dir.mkdir(parents=True, exist_ok=True)
     ran = []
     for stage in sorted(stages, key=lambda s: s.number):
@@ -74,14 +80,38 @@ def run_stages(
         for model in models if stage.per_model else [None]:
             label = f"{stage.number} {stage.name}" + (f"-{model}" if model else "")
             marker = marker_path(marker_dir, stage, model)
-            if marker.exists() and not force:
-                logger.info("stage %s already done; skipping", label)
+            args = (model,) if stage.per_model else ()
+            inputs = stage.inputs(*args) if stage.inputs else ""
+            if not force and _is_done(marker, inputs, label):
                 continue
             logger.info("stage %s", label)
-            stage.run(model) if stage.per_model else stage.run()
-            marker.touch()
+            stage.run(*args)
+            write_text_atomic(marker, f"{inputs}\n" if inputs else "")
             ran.append(label)
     return ran
+
+
+def check_stage_range(stages: Sequence[Stage], first: int, last: int) -> None:
+    """Refuse a ``--stage``/``--stop-stage`` pair before anything runs (a recipe's parser can
+    report it as a usage error).
+
+    Raises:
+        ValueError: ``first`` or ``last`` names no stage, or ``first`` comes after ``last``.
+    """
+    numbers = {stage.number for stage in stages}
+    if first not in numbers or last not in numbers or first > last:
+        raise ValueError(f"--stage and --stop-stage must be stage numbers {min(numbers)}-{max(numbers)}, in order")
+
+
+def _is_done(marker: Path, inputs: str, label: str) -> bool:
+    """Whether ``marker`` says its stage finished, from these ``inputs``."""
+    if not marker.is_file():
+        return False
+    if marker.read_text(encoding="utf-8").strip() != inputs:
+        logger.info("stage %s was done from other inputs; redoing it", label)
+        return False
+    logger.info("stage %s already done; skipping", label)
+    return True
 
 
 def add_stage_arguments(parser: argparse.ArgumentParser, stages: Sequence[Stage]) -> None:

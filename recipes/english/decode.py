@@ -19,7 +19,6 @@ import logging
 from pathlib import Path
 
 import torch
-from synthesize import join_contractions
 
 from asr.api import Model
 from asr.evaluate import evaluate
@@ -27,6 +26,7 @@ from asr.files import write_text_atomic
 from asr.lm.build import LMFiles, build_lm
 from asr.manifest import read_manifest
 from asr.text import normalize_text
+from recipes.english.synthesize import join_contractions
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ per-model stages, when it finishes, and is skipped afterwards unless ``--force``
   6  bundle     copy each best checkpoint into the package (asr/models/default,
                 asr/models/streaming), with the LM and its tuned weights in <model>/lm
 
-Usage: python recipes/english/run.py --stage 0 --stop-stage 6 [--data-root DIR]
+Usage, from the repository root:
+       python -m recipes.english.run --stage 0 --stop-stage 6 [--data-root DIR]
            [--models default streaming] [--config MODEL=PATH ...]
 """
 
@@ -40,9 +41,21 @@ import shutil
 import sys
 from pathlib import Path
 
-from decode import build_recipe_lm, compare_decoders, decoder_settings, tune_lm_weights
-from report import plot_runs, read_history
-from synthesize import (
+from asr.api import load_model
+from asr.audio import audio_duration
+from asr.checkpoint import load_checkpoint, save_checkpoint
+from asr.decoding.beam import LEXICON_NAME
+from asr.errors import ASRError
+from asr.files import write_text_atomic
+from asr.lm.bundled import DECODING_FILE, LM_DIR, LM_FILE
+from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.text import normalize_text
+from asr.train.config import load_train_config
+from asr.train.recipe import Stage, add_stage_arguments, check_stage_range, compute_stats, run_stages
+from asr.train.trainer import train
+from recipes.english.decode import build_recipe_lm, compare_decoders, decoder_settings, tune_lm_weights
+from recipes.english.report import plot_runs, read_history
+from recipes.english.synthesize import (
     APT_PACKAGES,
     Synthesizer,
     available_voices,
@@ -51,18 +64,6 @@ from synthesize import (
     synthesize_corpus,
     write_sentences,
 )
-
-from asr.api import load_model
-from asr.audio import audio_duration
-from asr.checkpoint import load_checkpoint, save_checkpoint
-from asr.decoding.beam import LEXICON_NAME
-from asr.files import write_text_atomic
-from asr.lm.bundled import DECODING_FILE, LM_DIR, LM_FILE
-from asr.manifest import Utterance, read_manifest, write_manifest
-from asr.text import normalize_text
-from asr.train.config import load_train_config
-from asr.train.recipe import Stage, add_stage_arguments, compute_stats, run_stages
-from asr.train.trainer import train
 
 logger = logging.getLogger("recipe")
 
@@ -371,9 +372,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         stages = recipe_stages(args.data_root, config_overrides(args.config))
-        run_stages(stages, args.stage, args.stop_stage, DATA_DIR, args.models, args.force)
+        check_stage_range(stages, args.stage, args.stop_stage)
     except ValueError as exc:
         parser.error(str(exc))
+    try:
+        run_stages(stages, args.stage, args.stop_stage, DATA_DIR, args.models, args.force)
+    except ASRError as exc:
+        logger.error("%s", exc)
+        return 1
     return 0
 
 

@@ -28,7 +28,7 @@ class DecoderSetting:
     name: str
     decoder: str = "greedy"  # "greedy" or "beam"
     beam_size: int = BeamConfig.beam_size
-    use_lm: bool = False  # beam search with the LM and lexicon of stage 4
+    use_lm: bool = False  # beam search with the LM of stage 3, spelled by the lexicon in the model's units
     lm_weight: float = BeamConfig.lm_weight
     word_score: float = BeamConfig.word_score
 
@@ -82,7 +82,7 @@ def decode_sets(
         for setting in config.decoders:
             options = transcribe_options(setting, lm, lexicon)
             if options is None:
-                logger.warning("decoder %s needs the LM of stage 4, which is missing; skipped", setting.name)
+                logger.warning("decoder %s needs the LM of stage 3, which is missing; skipped", setting.name)
                 continue
             report = exp_dir / "decode" / set_name / setting.name
             summary = evaluate(model, manifest, report_dir=report, progress=False, **options)

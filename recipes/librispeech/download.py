@@ -2,19 +2,11 @@
 
 Each subset is ``<mirror>/<subset>.tar.gz`` (OpenSLR resource 12) and unpacks to
 ``LibriSpeech/<subset>/<speaker>/<chapter>/`` plus a few ``LibriSpeech/*.TXT`` files that every
-tarball repeats. The stage is meant to survive the things that go wrong with 30 GB of downloads:
-
-- a download goes to ``<name>.part`` and resumes from where it stopped with an HTTP ``Range``
-  request (a server that ignores ``Range`` and answers ``200`` is handled by starting over);
-- network errors are retried a bounded number of times with exponential back-off;
-- the finished file is checked against its published SHA-256 before it takes its final name, and
-  a mismatch deletes the partial file and raises :class:`ChecksumError`;
-- extraction accepts only regular files and directories whose paths stay inside the destination
-  (no absolute paths, ``..``, links or devices), unpacks into a temporary folder beside the
-  destination and moves the subset folder into place with one rename, so an interrupted run never
-  leaves a half subset that looks whole;
-- a finished subset is marked with ``LibriSpeech/<subset>/.complete`` and is neither downloaded
-  nor unpacked again.
+tarball repeats. Each tarball is fetched by :func:`recipes.librispeech.fetch.download`
+(resumed, retried, checked against its published SHA-256) and unpacked by
+:func:`recipes.librispeech.unpack.extract` (nothing but plain files and folders inside the
+destination, moved into place with one rename); a finished subset is marked with
+``LibriSpeech/<subset>/.complete`` and is neither downloaded nor unpacked again.
 
 The official language-model files (OpenSLR resource 11) can be fetched the same way with
 :func:`download_lm_files`.
@@ -22,52 +14,30 @@ The official language-model files (OpenSLR resource 11) can be fetched the same 
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
-import os
-import re
 import shutil
-import tarfile
-import tempfile
-import time
-import urllib.error
-import urllib.request
-import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
-from tqdm import tqdm
-
-from asr.errors import ASRError, ConfigError
+from asr.errors import ConfigError
+from recipes.librispeech.fetch import Digest, DownloadConfig, download
+from recipes.librispeech.unpack import ArchiveError, extract
 
 logger = logging.getLogger(__name__)
 
 # Top folder of every LibriSpeech tarball.
 CORPUS_DIR = "LibriSpeech"
 ARCHIVE_SUFFIX = ".tar.gz"
-PART_SUFFIX = ".part"
 COMPLETE_MARKER = ".complete"
 LM_DIR = "lm"
 URL_SCHEMES = ("http", "https")
 # OpenSLR numbers its resources: 12 is the LibriSpeech audio, 11 its language-model files.
 AUDIO_RESOURCE = "12"
 LM_RESOURCE = "11"
-HTTP_PARTIAL_CONTENT = 206
-HTTP_RANGE_NOT_SATISFIABLE = 416
-HTTP_SERVER_ERRORS = range(500, 600)
-CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
-
-
-@dataclass(frozen=True)
-class Digest:
-    """An expected checksum: a :mod:`hashlib` algorithm name and the lower-case hex digest."""
-
-    algorithm: str
-    hexdigest: str
+# Retries, back-off and progress display when the caller gives none (frozen, so one is shared).
+DEFAULT_CONFIG = DownloadConfig()
 
 
 def _sha256(hexdigest: str) -> Digest:
@@ -110,260 +80,19 @@ LM_FILES: Mapping[str, Digest | None] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True)
-class DownloadConfig:
-    """How hard to try and what to keep."""
-
-    # Attempts after the first failed one; 5 rides out a mirror restarting or a flaky link.
-    retries: int = 5
-    # Seconds before the first retry, doubled on each further one and capped at max_backoff.
-    backoff: float = 2.0
-    max_backoff: float = 60.0
-    # Seconds a connect or a single read may stall before the attempt counts as failed.
-    timeout: float = 60.0
-    # Bytes per read; 1 MiB keeps the progress bar lively without many system calls.
-    chunk_size: int = 1 << 20
-    progress: bool = True
-    # Keep each tarball after it has been unpacked (otherwise it is deleted).
-    keep_archives: bool = False
-
-    def __post_init__(self) -> None:
-        if self.retries < 0 or self.backoff < 0 or self.max_backoff < 0:
-            raise ConfigError(f"retries and back-off must not be negative, got {self}")
-        if self.timeout <= 0 or self.chunk_size <= 0:
-            raise ConfigError(f"timeout and chunk_size must be positive, got {self}")
-
-
-class DownloadError(ASRError):
-    """A file could not be fetched: the mirror refused it or the network failed on every attempt."""
-
-
-class ChecksumError(DownloadError):
-    """A downloaded file does not match its published checksum."""
-
-    def __init__(self, url: str, expected: Digest, actual: str) -> None:
-        super().__init__(
-            f"{url}: {expected.algorithm} mismatch, expected {expected.hexdigest}, got {actual} "
-            "(the partial download was deleted)"
-        )
-        self.url, self.expected, self.actual = url, expected, actual
-
-
-class ArchiveError(ASRError):
-    """A tarball cannot be unpacked: corrupt, truncated, or missing the expected folder."""
-
-
-class UnsafeArchiveError(ArchiveError):
-    """A tarball holds a member that could write outside its destination or is not a plain file."""
-
-
-class _Truncated(Exception):
-    """The server closed the connection before sending the announced number of bytes."""
-
-
-# Failures worth another attempt; anything else (HTTP 4xx, a full disk) fails at once.
-TRANSIENT_ERRORS = (
-    urllib.error.URLError,
-    ConnectionError,
-    TimeoutError,
-    http.client.HTTPException,
-    _Truncated,
-)
-
-
-# ---------------------------------------------------------------- download
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    """Hex digest of a file's content with the named :mod:`hashlib` algorithm."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, algorithm).hexdigest()
-
-
-def _content_length(response: http.client.HTTPResponse) -> int | None:
-    value = response.headers.get("Content-Length")
-    return int(value) if value is not None and value.isdigit() else None
-
-
-def _start_offset(response: http.client.HTTPResponse, url: str, offset: int) -> int:
-    """Where the response body starts in the file: ``offset`` for a 206, ``0`` for a 200."""
-    if response.status != HTTP_PARTIAL_CONTENT:
-        if offset:
-            logger.info("%s: server ignored the Range request, starting over", url)
-        return 0
-    match = CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-    if match is None or match.group(1) is None or int(match.group(1)) != offset:
-        raise DownloadError(
-            f"{url}: asked for bytes from {offset}, got Content-Range {response.headers.get('Content-Range')!r}"
-        )
-    return offset
-
-
-def _range_already_complete(error: urllib.error.HTTPError, offset: int) -> bool:
-    """Whether a 416 answer says the partial file already holds the whole resource."""
-    match = CONTENT_RANGE.match(error.headers.get("Content-Range", "") if error.headers else "")
-    return match is not None and match.group(2).isdigit() and int(match.group(2)) == offset
-
-
-def _fetch(url: str, part: Path, config: DownloadConfig) -> None:
-    """One attempt: append the rest of ``url`` to ``part`` (or rewrite it if the server restarts)."""
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    if offset:
-        logger.info("%s: resuming from byte %d", url, offset)
-    try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=config.timeout)
-    except urllib.error.HTTPError as error:
-        if error.code == HTTP_RANGE_NOT_SATISFIABLE and _range_already_complete(error, offset):
-            return
-        if error.code == HTTP_RANGE_NOT_SATISFIABLE:
-            logger.warning("%s: the server refused to resume at byte %d, starting over", url, offset)
-            part.unlink()
-            raise _Truncated(f"range from byte {offset} not satisfiable") from error
-        if error.code in HTTP_SERVER_ERRORS:
-            raise
-        raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from error
-    with response:
-        start = _start_offset(response, url, offset)
-        expected = _content_length(response)
-        total = None if expected is None else start + expected
-        received = 0
-        with (
-            open(part, "ab" if start else "wb") as out,
-            tqdm(
-                total=total, initial=start, unit="B", unit_scale=True, desc=part.name, disable=not config.progress
-            ) as bar,
-        ):
-            while chunk := response.read(config.chunk_size):
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    if expected is not None and received != expected:
-        raise _Truncated(f"connection closed after {received} of {expected} bytes")
-
-
-def _retrying(url: str, part: Path, config: DownloadConfig) -> None:
-    """Run :func:`_fetch` until it succeeds or ``config.retries`` further attempts have failed."""
-    for attempt in range(config.retries + 1):
-        try:
-            _fetch(url, part, config)
-            return
-        except TRANSIENT_ERRORS as error:
-            if attempt == config.retries:
-                raise DownloadError(f"{url}: failed after {attempt + 1} attempts, last error: {error}") from error
-            delay = min(config.backoff * 2**attempt, config.max_backoff)
-            total = config.retries + 1
-            logger.warning(
-                "%s: attempt %d of %d failed (%s); retrying in %.3g s", url, attempt + 1, total, error, delay
-            )
-            time.sleep(delay)
-
-
-def download(url: str, target: Path, digest: Digest | None, config: DownloadConfig = DownloadConfig()) -> Path:
-    """Download ``url`` to ``target``, resuming ``<target>.part`` if an earlier run left one.
-
-    The file takes its final name only after its checksum matched. An existing ``target`` is
-    checked again and returned at once if it matches; one that does not is downloaded afresh.
-
-    Args:
-        url: what to fetch (http or https).
-        target: where the finished file goes; its folder is created.
-        digest: the expected checksum, or None to skip the check (logged as a warning).
-        config: retries, back-off, timeout and progress display.
-
-    Returns:
-        ``target``.
+def read_checksums(path: Path) -> dict[str, Digest]:
+    """``sha256sum`` output (``<hex>  <subset>.tar.gz`` per line) as download checksums.
 
     Raises:
-        ChecksumError: the finished download does not match ``digest`` (the ``.part`` is deleted).
-        DownloadError: an HTTP client error, or network errors on every attempt.
+        ConfigError: a line is not a SHA-256 and a tarball name (names the file and line).
     """
-    if target.exists():
-        if digest is None or file_digest(target, digest.algorithm) == digest.hexdigest:
-            logger.info("%s: already downloaded", target)
-            return target
-        logger.warning("%s: does not match its %s, downloading it again", target, digest.algorithm)
-        target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + PART_SUFFIX)
-    _retrying(url, part, config)
-    if digest is None:
-        logger.warning("%s: no published checksum, the download is not verified", url)
-    else:
-        actual = file_digest(part, digest.algorithm)
-        if actual != digest.hexdigest:
-            part.unlink()
-            raise ChecksumError(url, digest, actual)
-    part.replace(target)
-    logger.info("%s: downloaded to %s", url, target)
-    return target
-
-
-# ---------------------------------------------------------------- extraction
-
-
-def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
-    """Refuse any member that is not a plain file or folder strictly inside the destination."""
-    path = PurePosixPath(member.name)
-    if path.is_absolute() or member.name.startswith(("/", "\\")):
-        raise UnsafeArchiveError(f"{archive}: member {member.name!r} has an absolute path")
-    if ".." in path.parts:
-        raise UnsafeArchiveError(f"{archive}: member {member.name!r} climbs out with '..'")
-    if not (member.isreg() or member.isdir()):
-        kind = "link" if member.issym() or member.islnk() else "special file"
-        raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a {kind}; only files and folders are allowed")
-
-
-def _merge_into(source: Path, dest: Path) -> None:
-    """Move the tree ``source`` into ``dest``; a folder missing in ``dest`` moves with one rename."""
-    for entry in sorted(source.iterdir()):
-        target = dest / entry.name
-        if entry.is_dir() and target.is_dir():
-            _merge_into(entry, target)
-        elif entry.is_dir() and target.exists():
-            raise ArchiveError(f"{target}: a file is in the way of a folder of the archive")
-        else:
-            if target.is_dir():
-                raise ArchiveError(f"{target}: a folder is in the way of a file of the archive")
-            os.replace(entry, target)
-
-
-def extract(archive: Path, dest: Path) -> None:
-    """Unpack a (gzipped) tarball into ``dest``, refusing anything but plain files and folders.
-
-    Members are checked one by one as the archive streams into a temporary folder inside
-    ``dest``; the first unsafe one aborts the whole extraction and the temporary folder is
-    removed, so nothing of the archive reaches ``dest``. Once everything is out, each folder that
-    ``dest`` does not have yet (for LibriSpeech, the subset folder) moves into place with one rename.
-
-    Raises:
-        UnsafeArchiveError: a member has an absolute path, a ``..`` component, or is a link,
-            device or FIFO (names the archive and the member).
-        ArchiveError: the archive is corrupt or truncated.
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    prefix = f".{archive.name}."
-    for leftover in dest.glob(f"{prefix}*"):
-        logger.warning("%s: removing the staging folder of an interrupted extraction", leftover)
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
-    try:
-        try:
-            with tarfile.open(archive, "r|*") as tar:
-                for member in tar:
-                    _check_member(member, archive)
-                    # The data filter re-checks paths and drops permission bits we do not want.
-                    tar.extract(member, staging, filter="data")
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-            if isinstance(error, tarfile.FilterError):
-                raise UnsafeArchiveError(f"{archive}: {error}") from error
-            raise ArchiveError(f"{archive}: cannot unpack: {error}") from error
-        _merge_into(staging, dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-# ---------------------------------------------------------------- stage
+    checksums = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].lstrip("*").endswith(ARCHIVE_SUFFIX):
+            raise ConfigError(f"{path}:{number}: expected '<sha256>  <subset>{ARCHIVE_SUFFIX}', got {line!r}")
+        checksums[fields[1].lstrip("*").removesuffix(ARCHIVE_SUFFIX)] = Digest("sha256", fields[0].lower())
+    return checksums
 
 
 def _check_mirror(mirror: str) -> str:
@@ -392,7 +121,7 @@ def is_complete(data_dir: Path, subset: str) -> bool:
 
 
 def download_subset(
-    subset: str, mirror: str, data_dir: Path, digest: Digest | None, config: DownloadConfig = DownloadConfig()
+    subset: str, mirror: str, data_dir: Path, digest: Digest | None, config: DownloadConfig = DEFAULT_CONFIG
 ) -> Path:
     """Download and unpack one subset unless it is already complete; returns its folder.
 
@@ -425,7 +154,7 @@ def download_subsets(
     mirror: str,
     data_dir: Path,
     checksums: Mapping[str, Digest | None] = CHECKSUMS,
-    config: DownloadConfig = DownloadConfig(),
+    config: DownloadConfig = DEFAULT_CONFIG,
 ) -> list[Path]:
     """Download and unpack LibriSpeech subsets from an OpenSLR mirror, skipping finished ones.
 
@@ -466,7 +195,7 @@ def download_lm_files(
     mirror: str,
     data_dir: Path,
     checksums: Mapping[str, Digest | None] = LM_FILES,
-    config: DownloadConfig = DownloadConfig(),
+    config: DownloadConfig = DEFAULT_CONFIG,
 ) -> list[Path]:
     """Download official LibriSpeech LM files (OpenSLR resource 11) to ``<data_dir>/lm/``.
 

@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """LibriSpeech recipe: numbered, resumable stages from the download to a WER table.
 
-  1  download  the subsets' tarballs from --mirror (checksums, resumable, retried) and safe
+  0  download  the subsets' tarballs from --mirror (checksums, resumable, retried) and safe
                extraction into <data-dir>/LibriSpeech; extracted subsets are skipped; with
                --download-lm, official LM files into <data-dir>/lm
-  2  prepare   <work>/data/<subset>.jsonl per subset, train.jsonl (all train-* subsets) and
+  1  prepare   <work>/data/<subset>.jsonl per subset, train.jsonl (all train-* subsets) and
                valid.jsonl (dev-clean, or the first dev set given)
-  3  stats     global log-mel mean and std over up to 2,000 training utterances; the tokenizer
-               is the character set of asr.tokenizer.CharTokenizer or, with --bpe-size N, a
-               SentencePiece BPE model of N tokens trained on the training transcripts
-               (<work>/data/bpe-N.model); its tokens are written to data/tokens.txt
-  4  lm        the official LibriSpeech LM in <data-dir>/lm or <data-dir> if present (3-gram.pruned.1e-7.arpa.gz,
+  2  stats     global log-mel mean and std over up to 2,000 training utterances
+  3  lm        the official LibriSpeech LM in <data-dir>/lm or <data-dir> if present (3-gram.pruned.1e-7.arpa.gz,
                3-gram.arpa.gz or 4-gram.arpa.gz), else `asr lm build` on librispeech-lm-norm.txt
                there, else on the training transcripts; with its lexicon, in <work>/data/lm
-               (lexicon.txt; with --bpe-size N also lexicon-bpe-N.txt, the words in BPE pieces)
+               (lexicon.txt, the words in characters)
+  4  tokens    the output units, written to data/tokens.txt: the character set of
+               asr.tokenizer.CharTokenizer or, with --bpe-size N, a SentencePiece BPE model of N
+               tokens trained on the training transcripts (<work>/data/bpe-N.model), with the LM's
+               words in its pieces (data/lm/lexicon-bpe-N.txt)
   5  train     --config through `asr train` (--nproc > 1: torchrun, Gloo on CPUs, NCCL on
                GPUs), with --bpe-size N the BPE model as its [tokenizer] and N as its
                model.vocab_size; resumes from <exp>/last after an interruption
@@ -21,11 +22,15 @@
   7  decode    dev and test sets with each decoder of --decode-config; per set and decoder,
                recognitions, aligned errors and a WER summary; the table in <exp>/results.md
 
-Every stage skips work already done (a subset already extracted or prepared, statistics or an
-LM already written, a finished training run, an existing average or results table) unless
---force. The experiment folder is <work>/exp/<config name> (<config name>-bpe-N with --bpe-size N).
+The stages are those of asr.train.recipe: each leaves <work>/data/.stage-N-NAME.done when it
+finishes (.stage-N-NAME-EXP.done for stages 5-7, which run per experiment) and is skipped
+afterwards unless --force. Stages 0-4 record in their marker what they were made from (the
+subsets, the training transcripts' digest, the LM source, the units) and are redone when that
+changes. The experiment folder EXP is <work>/exp/<config name> (<config name>-bpe-N with
+--bpe-size N).
 
-Usage: python recipes/librispeech/run.py --stage 1 --stop-stage 7 --data-dir DIR
+Usage, from the repository root:
+       python -m recipes.librispeech.run --stage 0 --stop-stage 7 --data-dir DIR
            [--subsets train-clean-100 dev-clean ...] [--config conf/bilstm_100h.toml] [--bpe-size N] [--nproc N]
            [--nnodes N --node-rank R --rdzv-endpoint HOST:PORT] [--mirror URL] [--work-dir DIR]
 
@@ -41,27 +46,30 @@ import subprocess
 import sys
 from pathlib import Path
 
-from decode_sets import decode_sets, load_decode_config
-from stages import (
+from asr.api import load_model
+from asr.config import dump_toml
+from asr.files import write_text_atomic
+from asr.train.average import average_last_epochs
+from asr.train.experiment import epoch_checkpoints
+from asr.train.recipe import Stage, add_stage_arguments, check_stage_range, run_stages
+from recipes.librispeech.decode_sets import decode_sets, load_decode_config
+from recipes.librispeech.download import CHECKSUMS, download_lm_files, download_subsets, lm_mirror, read_checksums
+from recipes.librispeech.stages import (
     OFFICIAL_MIRROR,
+    digest_of,
     lexicon_path,
+    lm_inputs,
     prepare_subsets,
-    recipe_tokenizer,
+    tokens_inputs,
     training_config,
     write_lm,
     write_stats,
     write_tokens,
 )
 
-from asr.api import load_model
-from asr.config import dump_toml
-from asr.errors import ConfigError
-from asr.files import write_text_atomic
-
 logger = logging.getLogger("recipe")
 
 RECIPE_DIR = Path(__file__).resolve().parent
-STAGES = {1: "download", 2: "prepare", 3: "stats", 4: "lm", 5: "train", 6: "average", 7: "decode"}
 SETUP_100H = ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other")
 EVAL_SETS = ("dev-clean", "dev-other", "test-clean", "test-other")
 
@@ -86,22 +94,7 @@ class Paths:
         return self.work_dir / "exp" / (self.config.stem + (f"-bpe-{self.bpe_size}" if self.bpe_size else ""))
 
 
-def read_checksums(path: Path) -> dict:
-    """``sha256sum`` output (``<hex>  <subset>.tar.gz`` per line) as download checksums."""
-    from download import ARCHIVE_SUFFIX, Digest
-
-    checksums = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        fields = line.split()
-        if len(fields) != 2 or not fields[1].lstrip("*").endswith(ARCHIVE_SUFFIX):
-            raise ConfigError(f"{path}:{number}: expected '<sha256>  <subset>{ARCHIVE_SUFFIX}', got {line!r}")
-        checksums[fields[1].lstrip("*").removesuffix(ARCHIVE_SUFFIX)] = Digest("sha256", fields[0].lower())
-    return checksums
-
-
 def stage_download(paths: Paths, args: argparse.Namespace) -> None:
-    from download import CHECKSUMS, download_lm_files, download_subsets, lm_mirror
-
     checksums = read_checksums(args.checksums) if args.checksums else CHECKSUMS
     download_subsets(args.subsets, args.mirror, paths.data_dir, checksums)
     if args.download_lm:
@@ -109,10 +102,6 @@ def stage_download(paths: Paths, args: argparse.Namespace) -> None:
 
 
 def stage_train(paths: Paths, args: argparse.Namespace) -> None:
-    done = paths.exp / ".train.done"
-    if done.exists() and not args.force:
-        logger.info("training of %s finished earlier; skipping", paths.exp)
-        return
     config = training_config(paths.config, paths.data, paths.exp, paths.bpe_size)
     resolved = paths.exp / "train.toml"
     paths.exp.mkdir(parents=True, exist_ok=True)
@@ -128,28 +117,16 @@ def stage_train(paths: Paths, args: argparse.Namespace) -> None:
         command = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}", *command]
     logger.info("running %s", " ".join(command))
     subprocess.run([sys.executable, *command], check=True)
-    done.touch()
 
 
 def stage_average(paths: Paths, args: argparse.Namespace) -> None:
-    from asr.train.average import average_last_epochs
-    from asr.train.experiment import epoch_checkpoints
-
-    target = paths.exp / "averaged"
-    if target.exists() and not args.force:
-        logger.info("%s exists; skipping", target)
-        return
     available = len(epoch_checkpoints(paths.exp))
     if available < args.average:
         logger.warning("only %d epoch checkpoints in %s; averaging those", available, paths.exp)
-    average_last_epochs(paths.exp, min(args.average, available), target)
+    average_last_epochs(paths.exp, min(args.average, available), paths.exp / "averaged")
 
 
 def stage_decode(paths: Paths, args: argparse.Namespace) -> None:
-    results = paths.exp / "results.md"
-    if results.exists() and not args.force:
-        logger.info("%s exists; skipping", results)
-        return
     model_dir = paths.exp / "averaged" if (paths.exp / "averaged").exists() else paths.exp / "best"
     manifests = {s: paths.data / f"{s}.jsonl" for s in EVAL_SETS if (paths.data / f"{s}.jsonl").is_file()}
     model = load_model(model_dir)
@@ -157,35 +134,49 @@ def stage_decode(paths: Paths, args: argparse.Namespace) -> None:
     lm = lm if lm.is_file() else paths.data / "lm" / "lm.bin"
     lexicon = lexicon_path(paths.data / "lm", model.tokenizer)  # spelled in the model's own tokens
     if lm.is_file() and not lexicon.is_file():
-        logger.warning("%s is missing (stage 4 with this --bpe-size writes it): no LM decoding", lexicon)
+        logger.warning("%s is missing (stages 3 and 4 with this --bpe-size write it): no LM decoding", lexicon)
     found = lm.is_file() and lexicon.is_file()
     config = load_decode_config(args.decode_config)
     table = decode_sets(model, manifests, config, lm if found else None, paths.exp, lexicon if found else None)
     logger.info("results of %s:\n%s", model_dir, table)
 
 
-def run_stage(stage: int, paths: Paths, args: argparse.Namespace) -> None:
-    if stage == 1:
-        stage_download(paths, args)
-    elif stage == 2:
-        prepare_subsets(paths.corpus, args.subsets, paths.data, force=args.force)
-    elif stage == 3:
-        write_stats(paths.data, force=args.force)
-        write_tokens(paths.data, paths.bpe_size, force=args.force)
-    elif stage == 4:
-        write_lm(paths.data_dir, paths.data, force=args.force, tokenizer=recipe_tokenizer(paths.data, paths.bpe_size))
-    elif stage == 5:
-        stage_train(paths, args)
-    elif stage == 6:
-        stage_average(paths, args)
-    elif stage == 7:
-        stage_decode(paths, args)
+def recipe_stages(paths: Paths, args: argparse.Namespace) -> list[Stage]:
+    """The stages of this run; 5-7 run per experiment (``paths.exp``, the one model of a run)."""
+    transcripts = paths.data / "train.jsonl"
+    return [
+        Stage(0, "download", lambda: stage_download(paths, args), inputs=lambda: download_inputs(args)),
+        Stage(
+            1,
+            "prepare",
+            lambda: prepare_subsets(paths.corpus, args.subsets, paths.data, force=args.force),
+            inputs=lambda: f"{paths.corpus} subsets {' '.join(args.subsets)}",
+        ),  # fmt: skip
+        Stage(2, "stats", lambda: write_stats(paths.data), inputs=lambda: digest_of(transcripts, "1 (prepare)")),
+        Stage(
+            3, "lm", lambda: write_lm(paths.data_dir, paths.data), inputs=lambda: lm_inputs(paths.data_dir, paths.data)
+        ),
+        Stage(
+            4,
+            "tokens",
+            lambda: write_tokens(paths.data, paths.bpe_size),
+            inputs=lambda: tokens_inputs(paths.data, paths.bpe_size),
+        ),  # fmt: skip
+        Stage(5, "train", lambda _exp: stage_train(paths, args), per_model=True),
+        Stage(6, "average", lambda _exp: stage_average(paths, args), per_model=True),
+        Stage(7, "decode", lambda _exp: stage_decode(paths, args), per_model=True),
+    ]
+
+
+def download_inputs(args: argparse.Namespace) -> str:
+    """What stage 0 fetches: another subset or LM file is fetched, finished ones are kept."""
+    return f"subsets {' '.join(sorted(args.subsets))}; LM files {' '.join(sorted(args.download_lm)) or 'none'}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", type=int, default=1, help="first stage to run (1-7)")
-    parser.add_argument("--stop-stage", type=int, default=max(STAGES), help="last stage to run")
+    numbered = recipe_stages(Paths(Path(), Path(), Path()), argparse.Namespace())  # numbers and names only
+    add_stage_arguments(parser, numbered)
     parser.add_argument("--data-dir", type=Path, required=True, help="where tarballs go and LibriSpeech/ is")
     parser.add_argument(
         "--work-dir", type=Path, default=RECIPE_DIR, help="manifests, statistics, LM and exp/ (default: this folder)"
@@ -199,7 +190,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--bpe-size", type=int, default=0, metavar="N",
-        help="output units: a SentencePiece BPE model of N tokens trained in stage 3 (0: characters)",
+        help="output units: a SentencePiece BPE model of N tokens trained in stage 4 (0: characters)",
     )  # fmt: skip
     parser.add_argument("--nproc", type=int, default=1, help="training processes on this node (torchrun)")
     parser.add_argument("--nnodes", type=int, default=1, help="nodes training together (stage 5 runs on each)")
@@ -213,12 +204,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--download-lm", nargs="*", default=[], metavar="FILE",
-        help="also fetch these official LM files (openslr.org/11) in stage 1, e.g. 3-gram.pruned.1e-7.arpa.gz",
+        help="also fetch these official LM files (openslr.org/11) in stage 0, e.g. 3-gram.pruned.1e-7.arpa.gz",
     )  # fmt: skip
     parser.add_argument("--lm-mirror", default=None, help="base URL of the LM files (default: beside --mirror)")
     parser.add_argument("--average", type=int, default=5, help="epoch checkpoints to average in stage 6")
-    parser.add_argument("--force", action="store_true", help="redo work that is already done")
     args = parser.parse_args(argv)
+    try:
+        check_stage_range(numbered, args.stage, args.stop_stage)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.nproc < 1 or args.average < 1 or args.nnodes < 1:
         parser.error("--nproc, --nnodes and --average must be positive")
     if args.bpe_size < 0:
@@ -241,9 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     paths = Paths(args.data_dir.resolve(), args.work_dir.resolve(), args.config.resolve(), args.bpe_size)
-    for stage in range(args.stage, args.stop_stage + 1):
-        logger.info("stage %d: %s", stage, STAGES[stage])
-        run_stage(stage, paths, args)
+    run_stages(recipe_stages(paths, args), args.stage, args.stop_stage, paths.data, [paths.exp.name], args.force)
     return 0
 
 

@@ -1,6 +1,7 @@
-"""The LibriSpeech recipe's data stages: manifests, feature statistics, tokens (characters or a
-BPE model), language model and lexicon, and the training config with this run's paths and
-tokenizer filled in."""
+"""The LibriSpeech recipe's data stages: manifests, feature statistics, language model and
+lexicon, tokens (characters or a BPE model), and the training config with this run's paths and
+tokenizer filled in; and what each stage is made from (its ``inputs`` for the stage runner,
+:mod:`asr.train.recipe`), so that work made from other data is redone, never silently reused."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ import logging
 import shutil
 from pathlib import Path
 
-from download import file_digest
-from prepare import prepare_subset
-
 from asr.bpe import BPETokenizer, train_bpe
 from asr.config import load_toml
 from asr.errors import ConfigError
@@ -23,6 +21,8 @@ from asr.manifest import read_manifest, write_manifest
 from asr.tokenizer import CharTokenizer, Tokenizer, TokenizerConfig
 from asr.train.config import TrainConfig
 from asr.train.recipe import compute_stats
+from recipes.librispeech.fetch import file_digest
+from recipes.librispeech.prepare import prepare_subset
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ BUILT_LM_ORDER = 3
 
 
 def prepare_subsets(corpus: Path, subsets: list[str], data: Path, force: bool = False) -> None:
-    """``<subset>.jsonl`` for each subset, then ``train.jsonl`` and ``valid.jsonl``.
+    """``<subset>.jsonl`` for each subset (kept from an earlier run unless ``force``: another
+    ``--subsets`` adds only the new ones), then ``train.jsonl`` and ``valid.jsonl``.
 
     Raises:
         ConfigError: no training subset, or no dev subset to validate on, among ``subsets``.
@@ -58,29 +59,24 @@ def prepare_subsets(corpus: Path, subsets: list[str], data: Path, force: bool = 
     logger.info("training on %s; validating on %s", " ".join(train), valid)
 
 
-def _up_to_date(target: Path, stamp: Path, source: str, force: bool) -> bool:
-    """Whether ``target`` exists and was made from ``source`` (recorded in ``stamp``): work
-    made from other inputs (a debug run's subsets, say) is redone, never silently reused."""
-    if force or not target.is_file() or not stamp.is_file():
-        return False
-    if stamp.read_text().strip() != source:
-        logger.info("%s was made from other inputs; redoing it", target)
-        return False
-    logger.info("%s is up to date; skipping", target)
-    return True
+def digest_of(path: Path, made_by: str) -> str:
+    """``<file name> sha256 <hex>``, a stage's inputs as recorded in its marker.
+
+    Raises:
+        ConfigError: ``path`` is missing (names the stage ``made_by`` that writes it).
+    """
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing: run stage {made_by} first")
+    return f"{path.name} sha256 {file_digest(path, 'sha256')}"
 
 
-def write_stats(data: Path, force: bool = False) -> None:
+def write_stats(data: Path) -> None:
     """Global log-mel mean and std over a seeded sample of the training set -> ``stats.json``."""
     target = data / "stats.json"
-    source = f"train.jsonl sha256 {file_digest(data / 'train.jsonl', 'sha256')}"
-    if _up_to_date(target, data / "stats.source", source, force):
-        return
     normalizer = compute_stats(
         read_manifest(data / "train.jsonl"), max_utterances=STATS_MAX_UTTERANCES, seed=STATS_SEED
     )
     write_text_atomic(target, json.dumps(normalizer.to_dict()) + "\n")
-    write_text_atomic(data / "stats.source", source + "\n")
     logger.info("feature statistics -> %s", target)
 
 
@@ -89,25 +85,38 @@ def bpe_model_path(data: Path, bpe_size: int) -> Path:
 
 
 def recipe_tokenizer(data: Path, bpe_size: int) -> Tokenizer:
-    """The output units of this run: characters (``bpe_size`` 0), else stage 3's BPE model."""
+    """The output units of this run: characters (``bpe_size`` 0), else stage 4's BPE model."""
     return BPETokenizer.from_file(bpe_model_path(data, bpe_size)) if bpe_size else CharTokenizer()
 
 
-def write_tokens(data: Path, bpe_size: int = 0, force: bool = False) -> Tokenizer:
+def write_tokens(data: Path, bpe_size: int = 0) -> Tokenizer:
     """The model's output units, one per line, index order (blank first): ``tokens.txt``.
 
     With ``bpe_size`` > 0, first a SentencePiece BPE model of that many tokens (the blank
-    included) trained on the training transcripts: ``bpe-<bpe_size>.model``.
+    included) trained on the training transcripts, ``bpe-<bpe_size>.model``, and afterwards the
+    words of the LM's character lexicon spelled in its pieces (:func:`write_bpe_lexicon`).
+
+    Raises:
+        ConfigError: BPE units, and no character lexicon (stage 3, lm) to spell in them.
     """
     if bpe_size:
-        target = bpe_model_path(data, bpe_size)
-        source = f"train.jsonl sha256 {file_digest(data / 'train.jsonl', 'sha256')}"
-        if not _up_to_date(target, target.with_suffix(".source"), source, force):
-            train_bpe((u.text for u in read_manifest(data / "train.jsonl")), bpe_size, target)
-            write_text_atomic(target.with_suffix(".source"), source + "\n")
+        chars = data / "lm" / "lexicon.txt"
+        if not chars.is_file():
+            raise ConfigError(f"{chars} is missing: run stage 3 (lm) before BPE units, which spell its words")
+        train_bpe((u.text for u in read_manifest(data / "train.jsonl")), bpe_size, bpe_model_path(data, bpe_size))
     tokenizer = recipe_tokenizer(data, bpe_size)
     write_text_atomic(data / "tokens.txt", "".join(f"{t}\n" for t in tokenizer.tokens))
+    if bpe_size:
+        write_bpe_lexicon(data / "lm", tokenizer)
     return tokenizer
+
+
+def tokens_inputs(data: Path, bpe_size: int) -> str:
+    """What stage 4 is made from: the transcripts and the lexicon its BPE units spell."""
+    if not bpe_size:
+        return "characters"
+    made_from = f"{digest_of(data / 'train.jsonl', '1 (prepare)')}, {digest_of(data / 'lm' / 'lexicon.txt', '3 (lm)')}"
+    return f"BPE of {bpe_size} tokens from {made_from}"
 
 
 def _gunzip(source: Path, target: Path) -> None:
@@ -117,14 +126,21 @@ def _gunzip(source: Path, target: Path) -> None:
     partial.replace(target)
 
 
-def _lm_source(data_dir: Path, data: Path) -> tuple[str, Path]:
-    """What stage 4 builds from (a description for the stamp, and the file)."""
+def _lm_source(data_dir: Path, data: Path) -> Path:
+    """The file stage 3 builds from: an official LM, else the LM text, else the transcripts."""
     for name in OFFICIAL_LMS + (LM_TEXT,):
         for folder in (data_dir / "lm", data_dir):
             if (folder / name).is_file():
-                return f"{name} size {(folder / name).stat().st_size}", folder / name
-    transcripts = data / "train.jsonl"
-    return f"train.jsonl sha256 {file_digest(transcripts, 'sha256')}", transcripts
+                return folder / name
+    return data / "train.jsonl"
+
+
+def lm_inputs(data_dir: Path, data: Path) -> str:
+    """What stage 3 is made from (the official files by name and size: hashing GBs is slow)."""
+    path = _lm_source(data_dir, data)
+    if path.name in OFFICIAL_LMS + (LM_TEXT,):
+        return f"{path.name} size {path.stat().st_size}"
+    return digest_of(path, "1 (prepare)")
 
 
 def lexicon_path(lm_dir: Path, tokenizer: Tokenizer) -> Path:
@@ -135,39 +151,26 @@ def lexicon_path(lm_dir: Path, tokenizer: Tokenizer) -> Path:
     )
 
 
-def write_lm(data_dir: Path, data: Path, force: bool = False, tokenizer: Tokenizer | None = None) -> Path:
-    """The n-gram LM and lexicon of stage 4 into ``data/lm``; returns the LM file.
-
-    In order of preference: an official LM, an LM built from the official LM text, an LM built
-    from the training transcripts (see the module docstring of ``run.py``). The character
-    lexicon ``lexicon.txt`` is always written; with a BPE ``tokenizer``, its words are also
-    spelled in BPE pieces (:func:`lexicon_path`).
-    """
-    lm = _write_lm(data_dir, data, force)
-    if tokenizer is not None and not isinstance(tokenizer, CharTokenizer):
-        write_bpe_lexicon(data / "lm", tokenizer, force)
-    return lm
-
-
-def write_bpe_lexicon(lm_dir: Path, tokenizer: BPETokenizer, force: bool) -> None:
+def write_bpe_lexicon(lm_dir: Path, tokenizer: BPETokenizer) -> None:
     """Re-spell the words of the character lexicon (every word of the LM) in BPE pieces."""
     chars = lm_dir / "lexicon.txt"
     target = lexicon_path(lm_dir, tokenizer)
-    source = f"lexicon.txt sha256 {file_digest(chars, 'sha256')}, BPE model sha256 {tokenizer.sha256}"
-    if _up_to_date(target, target.with_suffix(".source"), source, force):
-        return
     words = [line.split("\t", 1)[0] for line in chars.read_text(encoding="utf-8").splitlines() if line]
     written, skipped = write_lexicon(words, target, tokenizer)
-    write_text_atomic(target.with_suffix(".source"), source + "\n")
     logger.info("BPE lexicon: %d words (%d the model cannot spell left out) -> %s", written, skipped, target)
 
 
-def _write_lm(data_dir: Path, data: Path, force: bool) -> Path:
+def write_lm(data_dir: Path, data: Path) -> Path:
+    """The n-gram LM and character lexicon ``lexicon.txt`` of stage 3 into ``data/lm``;
+    returns the LM file.
+
+    In order of preference: an official LM, an LM built from the official LM text, an LM built
+    from the training transcripts (see the module docstring of ``run.py``). Stage 4 spells the
+    lexicon's words in BPE pieces too when the model's units are a BPE model.
+    """
     lm_dir = data / "lm"
     lexicon = lm_dir / "lexicon.txt"
-    source, path = _lm_source(data_dir, data)
-    if _up_to_date(lexicon, lm_dir / "lm.source", source, force):
-        return next(p for p in (lm_dir / "lm.arpa", lm_dir / "lm.bin") if p.is_file())
+    path = _lm_source(data_dir, data)
     lm_dir.mkdir(parents=True, exist_ok=True)
     for stale in (lm_dir / "lm.arpa", lm_dir / "lm.bin"):
         stale.unlink(missing_ok=True)
@@ -184,13 +187,12 @@ def _write_lm(data_dir: Path, data: Path, force: bool) -> Path:
         text = lm_dir / "train-transcripts.txt"
         write_text_atomic(text, "".join(u.text + "\n" for u in read_manifest(path)))
         lm = build_lm([text], lm_dir, order=BUILT_LM_ORDER, layout="lines").lm
-    write_text_atomic(lm_dir / "lm.source", source + "\n")
     return lm
 
 
 def training_config(config_path: Path, data: Path, exp_dir: Path, bpe_size: int = 0) -> TrainConfig:
     """The recipe config with this run's manifests, statistics and experiment folder; with
-    ``bpe_size`` > 0, stage 3's BPE model as the tokenizer and its size as ``model.vocab_size``."""
+    ``bpe_size`` > 0, stage 4's BPE model as the tokenizer and its size as ``model.vocab_size``."""
     config = load_toml(TrainConfig, config_path)
     if not config.data.attribution:
         raise ConfigError(f"{config_path}: data.attribution must credit LibriSpeech")
