@@ -16,6 +16,8 @@ import torchaudio
 
 from asr.errors import ASRError
 from asr.tokenizer import Tokenizer
+from asr.transcript import Word
+from asr.vad import EnergyVadConfig, voiced_frames
 
 
 class AlignmentError(ASRError):
@@ -116,3 +118,29 @@ def start_at_speech(words: list[AlignedWord], voiced: np.ndarray, vad_frame: flo
         if later.size and later[0] < word.end_frame:
             moved[i] = dataclasses.replace(word, start_frame=float(later[0]))
     return moved
+
+
+def timed_words(
+    log_probs: torch.Tensor, waveform: np.ndarray, text: str, tokenizer: Tokenizer, sample_rate: int,
+    seconds_per_frame: float, offset: float = 0.0,
+) -> tuple[Word, ...]:  # fmt: skip
+    """Words of ``text`` force-aligned to the ``(T, V)`` ``log_probs`` of ``(S,)`` audio at
+    ``sample_rate`` that starts ``offset`` seconds into the recording: times in seconds (an
+    output frame lasts ``seconds_per_frame``), confidences in 0..1.
+
+    A word after a pause starts where the audio's energy says the pause ends (:func:`start_at_speech`).
+
+    Raises:
+        AlignmentError: as :func:`align_words`.
+    """
+    end = offset + waveform.size / sample_rate
+    vad = EnergyVadConfig()
+    words = start_at_speech(
+        align_words(log_probs, text, tokenizer), voiced_frames(waveform, sample_rate, vad),
+        vad.hop_seconds / seconds_per_frame,
+    )  # fmt: skip
+    return tuple(
+        Word(w.word, round(offset + w.start_frame * seconds_per_frame, 3),
+             round(min(end, offset + w.end_frame * seconds_per_frame), 3), round(w.confidence, 4))
+        for w in words
+    )  # fmt: skip

@@ -3,6 +3,9 @@
 >>> import asr
 >>> model = asr.load_model()            # the bundled default model
 >>> model.transcribe("speech.flac").text
+>>> model.transcribe("speech.flac", decoder="beam", beam_size=8).text
+>>> options = TranscribeOptions(decoder="beam", word_timestamps=True)
+>>> model.transcribe("speech.flac", options, nbest=3)     # keywords change the options given
 """
 
 from __future__ import annotations
@@ -19,37 +22,45 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.alignment import align_words, start_at_speech
+from asr.alignment import timed_words
 from asr.audio import AudioInput
 from asr.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_dir
-from asr.decoding.beam import BeamConfig, BeamDecoder
-from asr.decoding.greedy import Hypothesis, greedy_decode
+from asr.decoding.base import Decoder
+from asr.decoding.beam import BeamConfig
+from asr.decoding.registry import DEFAULT_DECODER, decoder_entry
 from asr.errors import CheckpointError, ConfigError
 from asr.features import FeatureExtractor
 from asr.lm.bundled import ModelLM, find_model_lm
-from asr.longform import Piece, SplitConfig, pieces
+from asr.longform import Piece, SplitConfig, batch_pieces, pieces
 from asr.quantize import check_quantization, quantize_network
 from asr.transcript import Alternative, Segment, Transcript, Word
-from asr.vad import EnergyVadConfig, voiced_frames
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODELS = ("default", "streaming")
 """Models shipped inside the package, loadable by name."""
 
-DECODERS = ("greedy", "beam")
+# Padded audio per forward pass when transcribing several pieces: about 16 short utterances,
+# or two 30 s pieces of a long recording. Larger batches gain little on CPUs.
+DEFAULT_BATCH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
-class BeamOptions:
-    """The beam-search keywords of :meth:`Model.beam_config` and :meth:`Model.transcribe`, with
-    their types and defaults, named once: both signatures take their defaults from here, and
-    :meth:`Model.transcribe` passes them on by the names in :data:`BEAM_OPTIONS`.
+class TranscribeOptions:
+    """How :meth:`Model.transcribe` decodes. Each field is a keyword of it (and of
+    :meth:`Model.transcribe_batch`) and a flag of ``asr transcribe``, which reads its default
+    here; change one with :func:`dataclasses.replace`.
 
-    Left as ``None``, ``lm``, ``lexicon``, ``lm_weight`` and ``word_score`` come from the model's
-    own LM (unless ``use_lm`` is False), or else from :class:`BeamConfig`'s defaults.
+    The beam settings (:data:`BEAM_OPTIONS`) apply to a decoder that searches a beam
+    (``decoder="beam"``). Left as ``None``, ``lm``, ``lexicon``, ``lm_weight`` and
+    ``word_score`` come from the model's own LM (unless ``use_lm`` is False), or else from
+    :class:`BeamConfig`'s defaults; see :meth:`Model.beam_config`.
+
+    Raises:
+        ConfigError: ``decoder`` names no decoder of :data:`asr.decoding.registry.DECODERS`.
     """
 
+    decoder: str = DEFAULT_DECODER
     beam_size: int = BeamConfig.beam_size
     beam_threshold: float = BeamConfig.beam_threshold
     lm: str | os.PathLike | None = None
@@ -58,24 +69,41 @@ class BeamOptions:
     word_score: float | None = None
     nbest: int = BeamConfig.nbest
     use_lm: bool = True
+    # Align the best hypothesis to the audio (CTC forced alignment): each word's start, end
+    # and confidence.
+    word_timestamps: bool = False
+    # Longer audio is cut at quiet moments into pieces of at most this length (asr.longform).
+    max_segment_seconds: float = SplitConfig.max_seconds
+
+    def __post_init__(self) -> None:
+        decoder_entry(self.decoder)
+
+    @property
+    def split(self) -> SplitConfig:
+        return SplitConfig(max_seconds=self.max_segment_seconds)
 
 
-BEAM_OPTIONS = tuple(field.name for field in dataclasses.fields(BeamOptions))
-"""The names of the beam-search keywords, in the order of the parameters that take them."""
+BEAM_OPTIONS = ("beam_size", "beam_threshold", "lm", "lexicon", "lm_weight", "word_score", "nbest", "use_lm")
+"""The fields of :class:`TranscribeOptions` that only a beam search reads."""
 
-# Padded audio per forward pass when transcribing several pieces: about 16 short utterances,
-# or two 30 s pieces of a long recording. Larger batches gain little on CPUs.
-DEFAULT_BATCH_SECONDS = 60.0
+_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(TranscribeOptions))
 
 
-@dataclass(frozen=True)
-class Decoding:
-    """How pieces are decoded: the options of :meth:`Model.transcribe`, checked and resolved."""
+def transcribe_options(options: TranscribeOptions | None = None, **keywords) -> TranscribeOptions:
+    """``options`` (None: the defaults) with the fields named in ``keywords`` changed.
 
-    decoder: str
-    beam: BeamConfig | None
-    word_timestamps: bool
-    split: SplitConfig
+    Raises:
+        TypeError: ``options`` is not a :class:`TranscribeOptions`, or a keyword names no field.
+        ConfigError: an unknown decoder.
+    """
+    if options is None:
+        options = TranscribeOptions()
+    elif not isinstance(options, TranscribeOptions):
+        raise TypeError(f"options must be TranscribeOptions, got {type(options).__name__}")
+    unknown = sorted(set(keywords) - _OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown transcription option(s): {', '.join(unknown)}")
+    return dataclasses.replace(options, **keywords) if keywords else options
 
 
 def bundled_model_path(name: str = "default") -> Path:
@@ -100,111 +128,47 @@ class Model:
         self.network = quantize_network(network, quantize) if quantize else network
         self.tokenizer = checkpoint.tokenizer
         self.extractor = FeatureExtractor(checkpoint.features, checkpoint.normalizer)
-        self._beam_decoders: dict[BeamConfig, BeamDecoder] = {}
+        # Decoders that read beam settings, built once per name and settings: loading an LM
+        # and its lexicon takes a while.
+        self._decoders: dict[tuple[str, BeamConfig], Decoder] = {}
 
     @property
     def sample_rate(self) -> int:
         return self.checkpoint.features.sample_rate
 
     @property
+    def min_samples(self) -> int:
+        """The fewest samples the model can hear: one feature window."""
+        return self.checkpoint.features.window_samples
+
+    @property
     def seconds_per_output_frame(self) -> float:
         config = self.checkpoint.features
         return self.network.config.stack_frames * config.hop_samples / config.sample_rate
 
+    def check_streamable(self) -> None:
+        """Whether the model can run on a live stream, chunk by chunk with its state carried.
+
+        Raises:
+            ConfigError: it is bidirectional, or its front end reads ahead (not ``stack``).
+        """
+        config = self.network.config
+        if config.streamable:
+            return
+        if config.bidirectional:
+            raise ConfigError(
+                f"{self.name or 'this model'} is bidirectional and needs the whole recording; "
+                "streaming needs a unidirectional model (e.g. asr.load_model('streaming'))"
+            )
+        if config.frontend != "stack":
+            raise ConfigError(
+                f"{self.name or 'this model'} has the {config.frontend} front end, which reads "
+                "ahead; streaming needs the stack front end"
+            )
+
     def log_probs(self, waveform: np.ndarray) -> torch.Tensor:
         """``(T_samples,)`` waveform -> ``(T_out, vocab_size)`` log-probabilities."""
         return self.log_probs_batch([waveform])[0]
-
-    def beam_decoder(self, config: BeamConfig) -> BeamDecoder:
-        """A beam decoder for ``config``, built once (loading an LM takes a while) and reused."""
-        if config not in self._beam_decoders:
-            self._beam_decoders[config] = BeamDecoder(config, self.tokenizer)
-        return self._beam_decoders[config]
-
-    def decode(
-        self, log_probs: torch.Tensor, decoder: str = "greedy", beam: BeamConfig | None = None
-    ) -> list[Hypothesis]:
-        """The hypotheses of ``(T, V)`` log-probabilities, best first (one for greedy)."""
-        if decoder not in DECODERS:
-            raise ConfigError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
-        if decoder == "greedy":
-            return [greedy_decode(log_probs, self.tokenizer)]
-        return self.beam_decoder(beam or self.beam_config()).decode(log_probs)
-
-    def beam_config(
-        self,
-        beam_size: int = BeamOptions.beam_size,
-        beam_threshold: float = BeamOptions.beam_threshold,
-        lm: str | os.PathLike | None = BeamOptions.lm,
-        lexicon: str | os.PathLike | None = BeamOptions.lexicon,
-        lm_weight: float | None = BeamOptions.lm_weight,
-        word_score: float | None = BeamOptions.word_score,
-        nbest: int = BeamOptions.nbest,
-        use_lm: bool = BeamOptions.use_lm,
-    ) -> BeamConfig:
-        """Beam settings: without ``lm`` (and unless ``use_lm`` is False), the model's own LM
-        (:attr:`lm`) with the weights tuned for it; a weight given here overrides the tuned one.
-        Without an LM at all, beam search is lexicon-free unless ``lexicon`` is given."""
-        own = self.lm if (use_lm and lm is None and lexicon is None) else None
-        if own is not None:
-            lm, lexicon = own.lm, own.lexicon
-            lm_weight = own.lm_weight if lm_weight is None else lm_weight
-            word_score = own.word_score if word_score is None else word_score
-        return BeamConfig(
-            beam_size=beam_size, beam_threshold=beam_threshold, lm=str(lm) if lm and use_lm else None,
-            lexicon=str(lexicon) if lexicon else None,
-            lm_weight=BeamConfig.lm_weight if lm_weight is None else lm_weight,
-            word_score=BeamConfig.word_score if word_score is None else word_score, nbest=nbest,
-        )  # fmt: skip
-
-    def transcribe(
-        self,
-        audio: AudioInput,
-        decoder: str = "greedy",
-        beam_size: int = BeamOptions.beam_size,
-        beam_threshold: float = BeamOptions.beam_threshold,
-        lm: str | os.PathLike | None = BeamOptions.lm,
-        lexicon: str | os.PathLike | None = BeamOptions.lexicon,
-        lm_weight: float | None = BeamOptions.lm_weight,
-        word_score: float | None = BeamOptions.word_score,
-        nbest: int = BeamOptions.nbest,
-        use_lm: bool = BeamOptions.use_lm,
-        word_timestamps: bool = False,
-        max_segment_seconds: float = SplitConfig.max_seconds,
-        progress: bool = False,
-    ) -> Transcript:
-        """Transcribe a file path or a ``(T,)`` float waveform at :attr:`sample_rate`.
-
-        Audio longer than ``max_segment_seconds`` is cut at quiet moments and decoded piece by
-        piece (see :mod:`asr.longform`); each piece becomes a segment of the transcript. The
-        beam options apply with ``decoder="beam"`` (see :meth:`beam_config`: the model's own LM
-        unless ``lm`` names another or ``use_lm`` is False).
-        ``word_timestamps`` aligns the chosen hypothesis to the audio (CTC forced alignment)
-        and gives each word its start, end and confidence.
-
-        Raises:
-            AudioError: the audio cannot be read or used; the message names the file.
-            ConfigError: an unknown decoder, or an LM or lexicon that cannot be used.
-        """
-        given = locals()  # the keywords as called: only BEAM_OPTIONS are read from it
-        decoding = self._decoding(decoder, word_timestamps, max_segment_seconds, **{n: given[n] for n in BEAM_OPTIONS})
-        return self._transcribe_all([audio], decoding, DEFAULT_BATCH_SECONDS, progress)[0]
-
-    def transcribe_batch(
-        self, audios: Sequence[AudioInput], batch_seconds: float = DEFAULT_BATCH_SECONDS, progress: bool = False,
-        **options,
-    ) -> list[Transcript]:  # fmt: skip
-        """Transcribe several files or waveforms, running the network on batches of pieces of
-        up to ``batch_seconds`` of padded audio at a time: on CPUs, several times faster per
-        second of audio than one at a time. ``options`` are those of :meth:`transcribe`; each
-        transcript equals the one :meth:`transcribe` gives (to float rounding in the network).
-
-        Raises:
-            AudioError: an audio cannot be read or used (the message names it); to go on past
-                unreadable files, load them first (:func:`asr.audio.load_audio`) and pass waveforms.
-            ConfigError: as :meth:`transcribe`.
-        """
-        return self._transcribe_all(audios, self._decoding(**options), batch_seconds, progress)
 
     def log_probs_batch(self, waveforms: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """``(T_i,)`` waveforms -> their ``(T'_i, vocab_size)`` log-probabilities, from one forward
@@ -217,93 +181,121 @@ class Model:
             log_probs, out_lengths, _ = self.network(padded, lengths)
         return [log_probs[i, : int(out_lengths[i])] for i in range(len(feats))]
 
-    def _decoding(
-        self,
-        decoder: str = "greedy",
-        word_timestamps: bool = False,
-        max_segment_seconds: float = SplitConfig.max_seconds,
-        **beam_options,
-    ) -> Decoding:
-        unknown = sorted(set(beam_options) - set(BEAM_OPTIONS))
-        if unknown:
-            raise TypeError(f"unknown transcription option(s): {', '.join(unknown)}")
-        if decoder not in DECODERS:
-            raise ConfigError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
-        beam = self.beam_config(**beam_options) if decoder == "beam" else None
-        return Decoding(decoder, beam, word_timestamps, SplitConfig(max_seconds=max_segment_seconds))
+    def beam_config(self, options: TranscribeOptions | None = None, **keywords) -> BeamConfig:
+        """The beam settings of ``options`` (changed by ``keywords``, as :meth:`transcribe` takes
+        them): without ``lm`` (and unless ``use_lm`` is False), the model's own LM (:attr:`lm`)
+        with the weights tuned for it; a weight given overrides the tuned one. Without an LM at
+        all, beam search is lexicon-free unless ``lexicon`` is given."""
+        o = transcribe_options(options, **keywords)
+        lm, lexicon, lm_weight, word_score = o.lm, o.lexicon, o.lm_weight, o.word_score
+        own = self.lm if (o.use_lm and lm is None and lexicon is None) else None
+        if own is not None:
+            lm, lexicon = own.lm, own.lexicon
+            lm_weight = own.lm_weight if lm_weight is None else lm_weight
+            word_score = own.word_score if word_score is None else word_score
+        return BeamConfig(
+            beam_size=o.beam_size, beam_threshold=o.beam_threshold, lm=str(lm) if lm and o.use_lm else None,
+            lexicon=str(lexicon) if lexicon else None,
+            lm_weight=BeamConfig.lm_weight if lm_weight is None else lm_weight,
+            word_score=BeamConfig.word_score if word_score is None else word_score, nbest=o.nbest,
+        )  # fmt: skip
+
+    def decoder(self, options: TranscribeOptions | None = None, **keywords) -> Decoder:
+        """The decoder of ``options`` (changed by ``keywords``). One that reads beam settings is
+        built once per settings and reused; the others are built anew (they cost nothing).
+
+        Raises:
+            ConfigError: an unknown decoder, or an LM or lexicon that cannot be used.
+        """
+        options = transcribe_options(options, **keywords)
+        entry = decoder_entry(options.decoder)
+        if not entry.uses_beam:
+            return entry.build(self.tokenizer, BeamConfig())
+        config = self.beam_config(options)
+        if (entry.name, config) not in self._decoders:
+            self._decoders[entry.name, config] = entry.build(self.tokenizer, config)
+        return self._decoders[entry.name, config]
+
+    def transcribe(
+        self, audio: AudioInput, options: TranscribeOptions | None = None, *, progress: bool = False, **keywords
+    ) -> Transcript:
+        """Transcribe a file path or a ``(T,)`` float waveform at :attr:`sample_rate`.
+
+        ``options`` (default: :class:`TranscribeOptions`'s), with any of its fields changed by
+        ``keywords`` (``decoder="beam"``, ``beam_size=8``, ``word_timestamps=True``, ...).
+        Audio longer than ``max_segment_seconds`` is cut at quiet moments and decoded piece by
+        piece (see :mod:`asr.longform`); each piece becomes a segment of the transcript.
+        ``word_timestamps`` aligns the chosen hypothesis to the audio (CTC forced alignment)
+        and gives each word its start, end and confidence.
+
+        Raises:
+            AudioError: the audio cannot be read or used; the message names the file.
+            ConfigError: an unknown decoder, or an LM or lexicon that cannot be used.
+            TypeError: a keyword that is no field of :class:`TranscribeOptions`.
+        """
+        options = transcribe_options(options, **keywords)
+        return self._transcribe_all([audio], options, DEFAULT_BATCH_SECONDS, progress)[0]
+
+    def transcribe_batch(
+        self, audios: Sequence[AudioInput], batch_seconds: float = DEFAULT_BATCH_SECONDS, progress: bool = False,
+        options: TranscribeOptions | None = None, **keywords,
+    ) -> list[Transcript]:  # fmt: skip
+        """Transcribe several files or waveforms, running the network on batches of pieces of
+        up to ``batch_seconds`` of padded audio at a time: on CPUs, several times faster per
+        second of audio than one at a time. ``options`` and ``keywords`` are those of
+        :meth:`transcribe`; each transcript equals the one :meth:`transcribe` gives (to float
+        rounding in the network).
+
+        Raises:
+            AudioError: an audio cannot be read or used (the message names it); to go on past
+                unreadable files, load them first (:func:`asr.audio.load_audio`) and pass waveforms.
+            ConfigError, TypeError: as :meth:`transcribe`.
+        """
+        options = transcribe_options(options, **keywords)
+        return self._transcribe_all(audios, options, batch_seconds, progress)
 
     def _transcribe_all(
-        self, audios: Sequence[AudioInput], decoding: Decoding, batch_seconds: float, progress: bool
+        self, audios: Sequence[AudioInput], options: TranscribeOptions, batch_seconds: float, progress: bool
     ) -> list[Transcript]:
-        """Pieces of ``audios`` in order, gathered into batches whose padded length (longest
-        piece x pieces) stays within ``batch_seconds``, then put back together per audio."""
-        segments: list[list[Segment]] = [[] for _ in audios]
+        """Pieces of ``audios`` in order, through the network in batches whose padded length
+        stays within ``batch_seconds`` (:func:`asr.longform.batch_pieces`), then put back
+        together per audio."""
+        decoder = self.decoder(options)
+        found: list[list[Segment]] = [[] for _ in audios]
         durations = [0.0] * len(audios)
-        pending: list[tuple[int, Piece]] = []
-        longest = 0  # samples of the longest pending piece
-        limit = batch_seconds * self.sample_rate
-        min_samples = self.checkpoint.features.window_samples
+        indexed = (
+            (index, piece)
+            for index, audio in enumerate(audios)
+            for piece in pieces(audio, self.sample_rate, self.min_samples, options.split)
+        )
         name = str(audios[0]) if len(audios) == 1 and isinstance(audios[0], str | os.PathLike) else "audio"
-        bar = tqdm(desc=name, unit="piece", disable=not progress)
+        with tqdm(desc=name, unit="piece", disable=not progress) as bar:
+            for batch in batch_pieces(indexed, batch_seconds * self.sample_rate):
+                log_probs = self.log_probs_batch([piece.waveform for _, piece in batch])
+                for (index, piece), piece_log_probs in zip(batch, log_probs):
+                    durations[index] = piece.start + piece.waveform.size / self.sample_rate
+                    segment = self._segment(piece, piece_log_probs, decoder, options.word_timestamps)
+                    if segment.text:
+                        found[index].append(segment)
+                bar.update(len(batch))
+        return [Transcript.from_segments(segments, duration) for segments, duration in zip(found, durations)]
 
-        def run_pending() -> None:
-            nonlocal longest
-            log_probs = self.log_probs_batch([piece.waveform for _, piece in pending])
-            for (index, piece), piece_log_probs in zip(pending, log_probs):
-                segment = self._segment(piece, piece_log_probs, decoding)
-                if segment.text:
-                    segments[index].append(segment)
-            bar.update(len(pending))
-            pending.clear()
-            longest = 0
-
-        for index, audio in enumerate(audios):
-            for piece in pieces(audio, self.sample_rate, min_samples, decoding.split):
-                durations[index] = piece.start + piece.waveform.size / self.sample_rate
-                if pending and max(longest, piece.waveform.size) * (len(pending) + 1) > limit:
-                    run_pending()
-                pending.append((index, piece))
-                longest = max(longest, piece.waveform.size)
-        if pending:
-            run_pending()
-        bar.close()
-        return [
-            Transcript(
-                text=" ".join(s.text for s in found),
-                duration=duration,
-                words=tuple(w for s in found for w in s.words),
-                segments=tuple(found),
-            )  # fmt: skip
-            for found, duration in zip(segments, durations)
-        ]
-
-    def timed_words(self, log_probs: torch.Tensor, waveform: np.ndarray, text: str, offset: float) -> tuple[Word, ...]:
-        """Words of ``text`` force-aligned to the ``(T, V)`` ``log_probs`` of ``(S,)`` audio
-        starting at ``offset`` seconds: times in seconds, confidences in 0..1.
-
-        A word after a pause starts where the audio's energy says the pause ends
-        (:func:`asr.alignment.start_at_speech`)."""
-        step = self.seconds_per_output_frame
-        end = offset + waveform.size / self.sample_rate
-        vad = EnergyVadConfig()
-        words = start_at_speech(
-            align_words(log_probs, text, self.tokenizer), voiced_frames(waveform, self.sample_rate, vad),
-            vad.hop_seconds / step,
-        )  # fmt: skip
-        return tuple(
-            Word(w.word, round(offset + w.start_frame * step, 3), round(min(end, offset + w.end_frame * step), 3),
-                 round(w.confidence, 4))
-            for w in words
-        )  # fmt: skip
-
-    def _segment(self, piece: Piece, log_probs: torch.Tensor, decoding: Decoding) -> Segment:
+    def _segment(self, piece: Piece, log_probs: torch.Tensor, decoder: Decoder, word_timestamps: bool) -> Segment:
         """The segment of ``piece`` from its ``(T', V)`` log-probabilities."""
-        hypotheses = self.decode(log_probs, decoding.decoder, decoding.beam)
+        hypotheses = decoder.decode(log_probs)
         best = hypotheses[0]
         end = piece.start + piece.waveform.size / self.sample_rate
         words: tuple[Word, ...] = ()
-        if decoding.word_timestamps and best.text:
-            words = self.timed_words(log_probs, piece.waveform, best.text, piece.start)
+        if word_timestamps and best.text:
+            words = timed_words(
+                log_probs,
+                piece.waveform,
+                best.text,
+                self.tokenizer,
+                self.sample_rate,
+                self.seconds_per_output_frame,
+                piece.start,
+            )
         nbest = tuple(Alternative(h.text, round(h.score, 4)) for h in hypotheses) if len(hypotheses) > 1 else ()
         return Segment(best.text, round(piece.start, 3), round(end, 3), words, nbest)
 

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from asr.api import Model, load_model
 from asr.audio import load_audio
+from asr.decoding.registry import DEFAULT_DECODER
 from asr.errors import AudioError
 from asr.files import write_text_atomic
 from asr.manifest import Utterance, read_manifest
@@ -38,7 +39,7 @@ def evaluate(
     model: str | os.PathLike | Model | None,
     manifest: str | os.PathLike,
     report_dir: str | os.PathLike | None = None,
-    decoder: str = "greedy",
+    decoder: str = DEFAULT_DECODER,
     progress: bool = True,
     **decode_options,
 ) -> dict:
@@ -86,7 +87,7 @@ def _transcribe_group(model: Model, group: Sequence[Utterance], scored: _Scored,
     readable, waveforms = [], []
     for utt in group:
         try:
-            waveforms.append(load_audio(utt.audio, model.sample_rate, model.checkpoint.features.window_samples))
+            waveforms.append(load_audio(utt.audio, model.sample_rate, model.min_samples))
             readable.append(utt)
         except AudioError as exc:
             logger.error("%s: %s", utt.id, exc)

@@ -15,10 +15,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import soundfile
 
-from asr.api import Model
+from asr.api import Model, TranscribeOptions, transcribe_options
 from asr.audio import load_audio
 from asr.errors import AudioError
-from asr.longform import SplitConfig
 from asr.transcript import Transcript
 
 FILES_PER_BATCH = 16  # short files read and run together: about a minute of speech
@@ -34,35 +33,43 @@ def _is_short(path: str | os.PathLike, max_seconds: float) -> bool:
 
 
 def transcribe_files(
-    model: Model, paths: Sequence[str | os.PathLike], progress: bool = False, **options
+    model: Model,
+    paths: Sequence[str | os.PathLike],
+    progress: bool = False,
+    options: TranscribeOptions | None = None,
+    **keywords,
 ) -> Iterator[tuple[str | os.PathLike, Transcript | AudioError]]:
-    """``(path, transcript or error)`` for each of ``paths``, in order; ``options`` are those of
-    :meth:`asr.api.Model.transcribe`. A file that cannot be read gives its :class:`AudioError`
-    and the others go on; a ConfigError (a bad option) stops the whole run, as it would every file."""
-    max_seconds = options.get("max_segment_seconds", SplitConfig.max_seconds)
+    """``(path, transcript or error)`` for each of ``paths``, in order; ``options`` and
+    ``keywords`` are those of :meth:`asr.api.Model.transcribe`. A file that cannot be read gives
+    its :class:`AudioError` and the others go on; a ConfigError (a bad option) stops the whole
+    run, as it would every file."""
+    options = transcribe_options(options, **keywords)
     batch: list[tuple[str | os.PathLike, np.ndarray]] = []
-
-    def run_batch() -> Iterator[tuple[str | os.PathLike, Transcript | AudioError]]:
-        if batch:
-            transcripts = model.transcribe_batch([w for _, w in batch], **options)
-            yield from zip([p for p, _ in batch], transcripts)
-            batch.clear()
-
     for path in paths:
-        if not _is_short(path, max_seconds):
-            yield from run_batch()
+        if not _is_short(path, options.max_segment_seconds):
+            yield from _run_batch(model, batch, options)
             try:
-                yield path, model.transcribe(path, progress=progress, **options)
+                yield path, model.transcribe(path, options, progress=progress)
             except AudioError as exc:
                 yield path, exc
             continue
         try:
-            waveform = load_audio(path, model.sample_rate, model.checkpoint.features.window_samples)
+            waveform = load_audio(path, model.sample_rate, model.min_samples)
         except AudioError as exc:
-            yield from run_batch()
+            yield from _run_batch(model, batch, options)
             yield path, exc
             continue
         batch.append((path, waveform))
         if len(batch) == FILES_PER_BATCH:
-            yield from run_batch()
-    yield from run_batch()
+            yield from _run_batch(model, batch, options)
+    yield from _run_batch(model, batch, options)
+
+
+def _run_batch(
+    model: Model, batch: list[tuple[str | os.PathLike, np.ndarray]], options: TranscribeOptions
+) -> Iterator[tuple[str | os.PathLike, Transcript]]:
+    """Transcribe the files read into ``batch`` together, and empty it."""
+    if batch:
+        transcripts = model.transcribe_batch([w for _, w in batch], options=options)
+        yield from zip([p for p, _ in batch], transcripts)
+        batch.clear()

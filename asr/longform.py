@@ -10,7 +10,7 @@ than ``max_seconds`` is one piece, decoded exactly as before.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +93,23 @@ def pieces(
         yield Piece(0.0, load_audio(path, sample_rate, min_samples))
         return
     yield from _file_pieces(path, info.samplerate, sample_rate, min_samples, config)
+
+
+def batch_pieces(items: Iterable[tuple[int, Piece]], max_padded_samples: float) -> Iterator[list[tuple[int, Piece]]]:
+    """``(audio index, piece)`` pairs gathered, in order, into batches whose padded length
+    (longest piece x pieces) stays within ``max_padded_samples``; a piece longer than that is a
+    batch of its own. Lazy: a batch is read from ``items`` only as far as it needs."""
+    batch: list[tuple[int, Piece]] = []
+    longest = 0  # samples of the batch's longest piece
+    for item in items:
+        size = item[1].waveform.size
+        if batch and max(longest, size) * (len(batch) + 1) > max_padded_samples:
+            yield batch
+            batch, longest = [], 0
+        batch.append(item)
+        longest = max(longest, size)
+    if batch:
+        yield batch
 
 
 def _file_pieces(

@@ -142,6 +142,12 @@ class ModelConfig:
     aux_phone_layer: int = 0
     aux_phone_vocab_size: int = 41
 
+    @property
+    def streamable(self) -> bool:
+        """Whether the model runs on a live stream, chunk by chunk with its state carried: it must
+        be unidirectional, with the stack front end (the convolutional one reads ahead)."""
+        return not self.bidirectional and self.frontend == "stack"
+
     def __post_init__(self) -> None:
         for name in ("n_mels", "vocab_size", "stack_frames", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
@@ -236,7 +242,7 @@ class CTCModel(nn.Module):
         """
         if features.dim() != 3 or features.size(-1) != self.config.n_mels:
             raise ValueError(f"features must be (N, T, {self.config.n_mels}), got {tuple(features.shape)}")
-        if state is not None and (self.config.bidirectional or self.config.frontend != "stack"):
+        if state is not None and not self.config.streamable:
             raise ValueError("only a unidirectional model with the stack front end carries state")
         if with_aux and self.aux_head is None:
             raise ValueError("this model has no auxiliary phone head (ModelConfig.aux_phone_layer = 0)")

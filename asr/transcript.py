@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -37,6 +38,16 @@ class Transcript:
     duration: float  # seconds of audio
     words: tuple[Word, ...] = ()
     segments: tuple[Segment, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_segments(cls, segments: Sequence[Segment], duration: float) -> Transcript:
+        """The transcript of ``duration`` seconds of audio made of ``segments``, in order."""
+        return cls(
+            text=" ".join(s.text for s in segments),
+            duration=duration,
+            words=tuple(w for s in segments for w in s.words),
+            segments=tuple(segments),
+        )
 
     def to_dict(self) -> dict:
         """The JSON form written by ``asr transcribe --output-format json``."""

@@ -27,12 +27,13 @@ import torch
 
 from asr.api import Model
 from asr.audio import validate_waveform
+from asr.decoding.base import Decoder
 from asr.decoding.beam import BeamConfig
-from asr.errors import ASRError, ConfigError
+from asr.decoding.registry import DEFAULT_DECODER, build_decoder, decoder_entry
+from asr.errors import ASRError
 from asr.features import IncrementalFeatures
 from asr.network import LSTMState
 from asr.transcript import Segment, Transcript, Word
-from streaming.decoders import BeamDecoder, GreedyDecoder, IncrementalDecoder
 from streaming.endpoint import EndpointConfig, EndpointState, is_endpoint
 
 logger = logging.getLogger(__name__)
@@ -73,9 +74,20 @@ class StreamFinishedError(ASRError):
 
 @dataclass(frozen=True)
 class RecognizerConfig:
-    decoder: str = "greedy"  # "greedy" or "beam"
+    """How a recognizer's streams decode and where their segments end.
+
+    Raises:
+        ConfigError: ``decoder`` names no decoder of :data:`asr.decoding.registry.DECODERS`.
+    """
+
+    decoder: str = DEFAULT_DECODER
+    # The settings of a decoder that reads them (beam search); e.g. Model.beam_config(), which
+    # brings in the model's own LM.
     beam: BeamConfig = field(default_factory=BeamConfig)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+
+    def __post_init__(self) -> None:
+        decoder_entry(self.decoder)
 
 
 # Decoders of finished streams kept for the next ones: a beam decoder with a word LM builds its
@@ -92,39 +104,26 @@ class Recognizer:
     """
 
     def __init__(self, model: Model, config: RecognizerConfig = RecognizerConfig()) -> None:
-        if model.network.config.bidirectional:
-            raise ConfigError(
-                f"{model.name or 'this model'} is bidirectional and needs the whole recording; "
-                "streaming needs a unidirectional model (e.g. asr.load_model('streaming'))"
-            )
-        if model.network.config.frontend != "stack":
-            raise ConfigError(
-                f"{model.name or 'this model'} has the {model.network.config.frontend} front end, which reads "
-                "ahead; streaming needs the stack front end"
-            )
-        if config.decoder not in ("greedy", "beam"):
-            raise ConfigError(f"unknown decoder {config.decoder!r}; choose greedy or beam")
+        model.check_streamable()
         self.model = model
         self.config = config
-        self._idle: list[IncrementalDecoder] = []
+        self._idle: list[Decoder] = []
         self._idle_lock = threading.Lock()
 
     @property
     def sample_rate(self) -> int:
         return self.model.sample_rate
 
-    def new_decoder(self) -> IncrementalDecoder:
-        """A decoder at the start of a segment: an idle one reset, or a new one."""
+    def new_decoder(self) -> Decoder:
+        """A decoder at the start of a session: an idle one reset, or a new one."""
         with self._idle_lock:
             decoder = self._idle.pop() if self._idle else None
         if decoder is not None:
             decoder.reset()
             return decoder
-        if self.config.decoder == "beam":
-            return BeamDecoder(self.config.beam, self.model.tokenizer)
-        return GreedyDecoder(self.model.tokenizer)
+        return build_decoder(self.config.decoder, self.model.tokenizer, self.config.beam)
 
-    def release_decoder(self, decoder: IncrementalDecoder) -> None:
+    def release_decoder(self, decoder: Decoder) -> None:
         """Take back the decoder of a stream that no longer uses it."""
         with self._idle_lock:
             if len(self._idle) < MAX_IDLE_DECODERS:
@@ -149,7 +148,7 @@ class Stream:
         self.features = IncrementalFeatures(model.extractor)
         self.pending = torch.zeros(0, model.checkpoint.features.n_mels)  # (T_pending < stack, n_mels)
         self.lstm_state: LSTMState | None = None
-        self.decoder: IncrementalDecoder | None = self.recognizer.new_decoder()  # None once finished
+        self.decoder: Decoder | None = self.recognizer.new_decoder()  # None once finished
         self.endpoint = EndpointState()
         self.frames_done = 0  # output frames decoded since the session began
         self.segment_start = 0  # output frame where the open segment began
@@ -207,7 +206,7 @@ class Stream:
             self.frames_done += len(is_blank) - start
 
     def _close_segment(self) -> None:
-        words = self.decoder.finish()
+        words = self.decoder.finish()[0].words  # the decoder goes on with the next segment
         step = self.recognizer.model.seconds_per_output_frame
         offset = self.segment_start * step
         if words:
@@ -218,7 +217,6 @@ class Stream:
             )  # fmt: skip
             text = " ".join(w.word for w in words)
             self._finalized.append(Segment(text, round(offset, 3), round(self.frames_done * step, 3), timed))
-        self.decoder.reset()
         self.endpoint = EndpointState()
         self.segment_start = self.frames_done
 
@@ -248,12 +246,6 @@ class Stream:
         if not self.finished:
             self._close_segment()
             self.finished = True
-            self.recognizer.release_decoder(self.decoder)  # reset by _close_segment; another stream may take it
+            self.recognizer.release_decoder(self.decoder)  # another stream may take it (and reset it)
             self.decoder = None
-        segments = self.finalized
-        return Transcript(
-            text=" ".join(s.text for s in segments),
-            duration=self.samples_seen / self.recognizer.sample_rate,
-            words=tuple(w for s in segments for w in s.words),
-            segments=segments,
-        )
+        return Transcript.from_segments(self.finalized, self.samples_seen / self.recognizer.sample_rate)

@@ -9,9 +9,10 @@ import json
 import pytest
 
 import asr
-from asr.api import BeamOptions, Model
+from asr.api import BEAM_OPTIONS, Model, TranscribeOptions
 from asr.cli.common import decode_options
 from asr.cli.main import build_parser, main
+from asr.decoding.beam import BeamConfig
 from asr.errors import CheckpointError
 from asr.lm.bundled import find_model_lm
 from tests.test_beam import ARPA
@@ -43,15 +44,24 @@ def test_beam_search_uses_the_models_own_lm_with_its_tuned_weights(tiny_checkpoi
     assert other.lm is None
     transcript = model.transcribe(speechlike, decoder="beam")
     assert set(transcript.text.split()) <= {"HELLO", "HELLA"}
-    assert config in model._beam_decoders
+    assert ("beam", config) in model._decoders
 
 
 def test_beam_config_and_transcribe_take_every_beam_option_with_its_default():
-    defaults = {field.name: field.default for field in dataclasses.fields(BeamOptions)}
+    # Model.beam_config and Model.transcribe both take their keywords as TranscribeOptions fields,
+    # whose beam settings default to BeamConfig's (or to None: the model's own LM decides).
+    defaults = {field.name: field.default for field in dataclasses.fields(TranscribeOptions)}
+    parameters = inspect.signature(TranscribeOptions).parameters
+    assert {name: p.default for name, p in parameters.items() if name in BEAM_OPTIONS} == {
+        name: defaults[name] for name in BEAM_OPTIONS
+    }
+    assert [name for name in defaults if name in BEAM_OPTIONS] == list(BEAM_OPTIONS)
+    beam = BeamConfig()
+    assert (defaults["beam_size"], defaults["beam_threshold"], defaults["nbest"]) == (
+        beam.beam_size, beam.beam_threshold, beam.nbest
+    )  # fmt: skip
     for method in (Model.beam_config, Model.transcribe):
-        parameters = inspect.signature(method).parameters
-        assert {name: p.default for name, p in parameters.items() if name in defaults} == defaults
-    assert list(inspect.signature(Model.beam_config).parameters)[1:] == list(defaults)
+        assert "options" in inspect.signature(method).parameters
 
 
 def test_a_model_without_lm_decodes_lexicon_free(tiny_checkpoint):

@@ -10,6 +10,7 @@ import logging
 import os
 from pathlib import Path
 
+from asr.alignment import timed_words
 from asr.api import Model
 from asr.audio import AudioInput, load_audio
 from asr.errors import ASRError
@@ -29,10 +30,17 @@ def align_file(model: Model, audio: AudioInput, text: str) -> Transcript:
         AudioError: the audio cannot be used.
         AlignmentError: the text is too long for the audio.
     """
-    waveform = load_audio(audio, model.sample_rate, min_samples=model.checkpoint.features.window_samples)
+    waveform = load_audio(audio, model.sample_rate, min_samples=model.min_samples)
     duration = waveform.size / model.sample_rate
     normalized = normalize_text(text)
-    words = model.timed_words(model.log_probs(waveform), waveform, normalized, 0.0)
+    words = timed_words(
+        model.log_probs(waveform),
+        waveform,
+        normalized,
+        model.tokenizer,
+        model.sample_rate,
+        model.seconds_per_output_frame,
+    )
     segments = (Segment(normalized, 0.0, round(duration, 3), words),) if words else ()
     return Transcript(normalized, duration, words, segments)
 

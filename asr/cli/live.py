@@ -13,19 +13,13 @@ from asr.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_decoder_flags, add_mod
 
 def recognizer_from_args(args: argparse.Namespace, endpoint=None):
     """A :class:`streaming.Recognizer` for ``--model`` with the decoder flags."""
-    from asr.api import load_model
-    from asr.decoding.beam import BeamConfig
+    from asr.api import TranscribeOptions, load_model
     from streaming.endpoint import EndpointConfig
     from streaming.stream import Recognizer, RecognizerConfig
 
-    options = decode_options(args)
+    options = TranscribeOptions(**decode_options(args))
     model = load_model(args.model, args.quantize)
-    beam = (
-        model.beam_config(**{k: v for k, v in options.items() if k != "decoder"})
-        if args.decoder == "beam"
-        else BeamConfig()
-    )
-    config = RecognizerConfig(args.decoder, beam, endpoint or EndpointConfig())
+    config = RecognizerConfig(options.decoder, model.beam_config(options), endpoint or EndpointConfig())
     return Recognizer(model, config)
 
 
@@ -59,6 +53,8 @@ def cmd_dictate(args: argparse.Namespace) -> int:
 
 
 def add_dictate_parser(sub: argparse._SubParsersAction) -> None:
+    from streaming.endpoint import EndpointConfig
+
     p = sub.add_parser("dictate", help="live transcription from the microphone (or a replayed file)")
     p.add_argument("--list-devices", action="store_true", help="list capture devices and exit")
     p.add_argument("--device", default=None, help="capture device index or name (default: the system default)")
@@ -66,10 +62,10 @@ def add_dictate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--realtime", action="store_true", help="with --input: pace the file like a live microphone")
     p.add_argument("--output", default=None, metavar="FILE", help="append each finalized segment to this file")
     p.add_argument(
-        "--silence-after-speech", type=float, default=0.8,
+        "--silence-after-speech", type=float, default=EndpointConfig.silence_after_speech,
         help="seconds of silence after speech that end a segment",
     )  # fmt: skip
-    p.add_argument("--max-segment", type=float, default=20.0, help="longest segment in seconds")
+    p.add_argument("--max-segment", type=float, default=EndpointConfig.max_segment, help="longest segment in seconds")
     add_model_flags(p)
     add_decoder_flags(p)
     p.set_defaults(func=cmd_dictate, model="streaming")

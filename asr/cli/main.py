@@ -199,24 +199,27 @@ def _add_lexicon_model_flag(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asr", description="Speech recognition: transcribe, evaluate, train.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_transcribe_parser(sub: argparse._SubParsersAction) -> None:
+    from asr.api import TranscribeOptions
 
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG/Opus, MP3)")
     add_model_flags(p)
     add_decoder_flags(p)
-    p.add_argument("--word-timestamps", action="store_true", help="align words: start, end and confidence")
     p.add_argument(
-        "--max-segment-seconds", type=float, default=30.0,
+        "--word-timestamps", action="store_true", default=TranscribeOptions.word_timestamps,
+        help="align words: start, end and confidence",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-segment-seconds", type=float, default=TranscribeOptions.max_segment_seconds,
         help="longer audio is cut at quiet moments into pieces of at most this length",
     )  # fmt: skip
     p.add_argument("--output-format", choices=OUTPUT_FORMATS + ("all",), default="txt", help="output format")
     p.add_argument("--output-dir", default=None, help="write <stem>.<ext> per input here instead of printing")
     p.set_defaults(func=cmd_transcribe)
 
+
+def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="WER and CER of a model on a manifest")
     add_model_flags(p)
     add_decoder_flags(p)
@@ -224,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", default=None, help="write recogs, aligned errors and summaries here")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_align_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("align", help="forced alignment: word times of a known transcript")
     p.add_argument("audio", nargs="?", metavar="AUDIO", help="audio file")
     p.add_argument("text", nargs="?", metavar="TEXT", help="its transcript, or a file holding it")
@@ -232,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(p)
     p.set_defaults(func=cmd_align)
 
-    add_dictate_parser(sub)
 
+def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a model from a TOML config (on many processes: torchrun ... -m asr.cli train ...)"
     )
@@ -250,8 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="DIR", help="checkpoint directory to write")
     p.set_defaults(func=cmd_average)
 
-    add_bench_parser(sub)
 
+def _add_bpe_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bpe", help="train a SentencePiece BPE model (output units) on manifests' transcripts")
+    p.add_argument("--manifest", nargs="+", required=True, metavar="FILE", help="JSONL manifests whose text to use")
+    p.add_argument(
+        "--vocab-size", type=int, required=True, metavar="N",
+        help="tokens of the model, the CTC blank included (its training config's model.vocab_size)",
+    )  # fmt: skip
+    p.add_argument("--output", required=True, metavar="FILE", help="the .model file to write")
+    p.set_defaults(func=cmd_bpe)
+
+
+def _add_lm_parser(sub: argparse._SubParsersAction) -> None:
     lm = sub.add_parser("lm", help="n-gram language models for beam search")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)
     p = lm_sub.add_parser("build", help="estimate a KenLM n-gram LM and its lexicon from text files")
@@ -283,14 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lexicon_model_flag(p)
     p.set_defaults(func=cmd_lm_lexicon)
 
-    p = sub.add_parser("bpe", help="train a SentencePiece BPE model (output units) on manifests' transcripts")
-    p.add_argument("--manifest", nargs="+", required=True, metavar="FILE", help="JSONL manifests whose text to use")
-    p.add_argument(
-        "--vocab-size", type=int, required=True, metavar="N",
-        help="tokens of the model, the CTC blank included (its training config's model.vocab_size)",
-    )  # fmt: skip
-    p.add_argument("--output", required=True, metavar="FILE", help="the .model file to write")
-    p.set_defaults(func=cmd_bpe)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asr", description="Speech recognition: transcribe, evaluate, train.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_transcribe_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_align_parser(sub)
+    add_dictate_parser(sub)
+    _add_training_parsers(sub)
+    add_bench_parser(sub)
+    _add_lm_parser(sub)
+    _add_bpe_parser(sub)
     return parser
 
 

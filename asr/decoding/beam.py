@@ -10,6 +10,10 @@ Two modes, as in flashlight:
   ARPA or binary).
 
 ``--lm`` without ``--lexicon`` uses the ``lexicon.txt`` that ``asr lm build`` writes beside the LM.
+
+:class:`BeamDecoder` runs flashlight's incremental ``decode_begin``/``decode_step``/``decode_end``,
+live and offline alike (offline: one step over the whole utterance). The words that every
+hypothesis in the beam agrees on are committed; the rest of the best one is tentative.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 import torch
 from torchaudio.models.decoder import CTCDecoder, CTCHypothesis, ctc_decoder
 
-from asr.decoding.greedy import Hypothesis, hypothesis_from_tokens
+from asr.decoding.base import Decoder, Hypothesis, WordSpan, hypothesis_from_tokens
 from asr.errors import ConfigError
 from asr.tokenizer import Tokenizer
 
@@ -171,27 +175,83 @@ def to_hypothesis(result: CTCHypothesis, log_probs: torch.Tensor, tokenizer: Tok
     return hypothesis_from_tokens(ids, frames, logps, tokenizer, float(result.score))
 
 
-class BeamDecoder:
-    """Beam search over one utterance's ``(T, V)`` log-probabilities."""
+class BeamDecoder(Decoder):
+    """Beam search of one segment at a time; see the module docstring."""
 
     def __init__(self, config: BeamConfig, tokenizer: Tokenizer) -> None:
         self.config = config
         self.tokenizer = tokenizer
-        # Every hypothesis of the beam: several can spell the same text along different paths,
-        # and the n best are taken after merging those (see decode).
+        # Every hypothesis of the beam: the committed prefix is what all of them agree on, and
+        # several can spell the same text along different paths (the n best are taken after
+        # merging those, see finish).
         self.decoder = build_ctc_decoder(config, tokenizer, nbest=config.beam_size)
         logger.info("beam search: %s", config)
+        self.decoder.decode_begin()
+        self._open_segment()
 
-    def decode(self, log_probs: torch.Tensor) -> list[Hypothesis]:
-        """The n-best distinct texts of ``(T, V)`` log-probabilities, best first; of the paths
-        that spell the same text, the best one stands for it."""
-        if log_probs.dim() != 2:
-            raise ValueError(f"log_probs must be (T, V), got {tuple(log_probs.shape)}")
-        emissions = decoder_emissions(log_probs, self.tokenizer).unsqueeze(0)  # (1, T, V[+1])
+    def _open_segment(self) -> None:
+        self.frames = 0
+        self.log_probs: list[torch.Tensor] = []
+        self._committed: tuple[str, ...] = ()
+        self._best: tuple[str, ...] = ()
+
+    def reset(self) -> None:
+        self.decoder.decode_end()
+        self.decoder.decode_begin()
+        self._open_segment()
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        if log_probs.shape[0] == 0:
+            return
+        self.decoder.decode_step(decoder_emissions(log_probs, self.tokenizer))
+        self.log_probs.append(log_probs.float())
+        self.frames += log_probs.shape[0]
+        beam = [self._words(h) for h in self.decoder.get_final_hypothesis()]
+        if not beam:
+            return
+        # Only whole words followed by another word are safe to commit: the last may grow.
+        agreed = list(beam[0][:-1])
+        for words in beam[1:]:
+            n = 0
+            while n < min(len(agreed), len(words) - 1) and agreed[n] == words[n]:
+                n += 1
+            agreed = agreed[:n]
+        if len(agreed) > len(self._committed) and tuple(agreed[: len(self._committed)]) == self._committed:
+            self._committed = tuple(agreed)
+        self._best = tuple(beam[0])
+
+    def _words(self, result: CTCHypothesis) -> list[str]:
+        """The words of a hypothesis in the beam; its last may still grow (more letters or pieces)."""
+        return self.tokenizer.decode([t for t, _ in result_tokens(result, self.tokenizer)]).split()
+
+    @property
+    def committed(self) -> tuple[str, ...]:
+        return self._committed
+
+    @property
+    def tentative(self) -> tuple[str, ...]:
+        best = self._best
+        if best[: len(self._committed)] == self._committed:
+            return best[len(self._committed) :]
+        return ()
+
+    def finish(self) -> list[Hypothesis]:
+        """The n best distinct texts of the segment that keep its committed words, best first;
+        of the paths that spell the same text, the best one stands for it."""
+        self.decoder.decode_end()
+        results = self.decoder.get_final_hypothesis()  # best first
+        log_probs = torch.cat(self.log_probs) if self.log_probs else torch.zeros(1, self.tokenizer.vocab_size)
         best: dict[str, Hypothesis] = {}
-        for result in self.decoder(emissions)[0]:  # best first
+        for result in results:
             hypothesis = to_hypothesis(result, log_probs, self.tokenizer)
+            if tuple(hypothesis.text.split()[: len(self._committed)]) != self._committed:
+                continue  # it takes back words shown as final
             best.setdefault(hypothesis.text, hypothesis)
             if len(best) == self.config.nbest:
                 break
+        if not best:  # no path keeps the committed words: they stand, without times
+            words = tuple(WordSpan(w, 0, 0, 0.0) for w in self._committed)
+            best[""] = Hypothesis(" ".join(self._committed), (), (), words, float("-inf"))
+        self.decoder.decode_begin()
+        self._open_segment()
         return list(best.values())

@@ -84,7 +84,7 @@ def main() -> None:
         }  # fmt: skip
         refs, hyps = [], {name: [] for name in decoders}
         for utt in read_manifest(args.manifest):
-            waveform = load_audio(utt.audio, model.sample_rate, model.checkpoint.features.window_samples)
+            waveform = load_audio(utt.audio, model.sample_rate, model.min_samples)
             emissions = dict(zip(("characters", "phones"), both_log_probs(model, waveform)))
             refs.append(normalize_text(utt.text))
             for name, decoder in decoders.items():

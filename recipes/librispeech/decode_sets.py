@@ -16,6 +16,7 @@ from pathlib import Path
 from asr.api import Model
 from asr.config import load_toml
 from asr.decoding.beam import BeamConfig
+from asr.decoding.registry import DEFAULT_DECODER, decoder_entry
 from asr.errors import ConfigError
 from asr.evaluate import evaluate
 from asr.files import write_text_atomic
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DecoderSetting:
     name: str
-    decoder: str = "greedy"  # "greedy" or "beam"
+    decoder: str = DEFAULT_DECODER  # a name of asr.decoding.registry.DECODERS
     beam_size: int = BeamConfig.beam_size
     use_lm: bool = False  # beam search with the LM of stage 3, spelled by the lexicon in the model's units
     lm_weight: float = BeamConfig.lm_weight
@@ -42,10 +43,12 @@ class DecodeConfig:
         if len(set(names)) != len(names):
             raise ConfigError(f"decoder names must differ, got {names}")
         for setting in self.decoders:
-            if setting.decoder not in ("greedy", "beam"):
-                raise ConfigError(f"decoder {setting.name!r}: unknown decoder {setting.decoder!r}")
-            if setting.use_lm and setting.decoder != "beam":
-                raise ConfigError(f"decoder {setting.name!r}: use_lm needs decoder = 'beam'")
+            try:
+                entry = decoder_entry(setting.decoder)
+            except ConfigError as exc:
+                raise ConfigError(f"decoder {setting.name!r}: {exc}") from exc
+            if setting.use_lm and not entry.uses_beam:
+                raise ConfigError(f"decoder {setting.name!r}: use_lm needs a beam decoder, not {setting.decoder!r}")
 
 
 def load_decode_config(path: Path) -> DecodeConfig:
@@ -56,9 +59,9 @@ def transcribe_options(setting: DecoderSetting, lm: Path | None, lexicon: Path |
     """Keywords for :meth:`Model.transcribe`, or None if the setting needs an LM there is not.
 
     ``lexicon`` spells the LM's words in the model's tokens (None: the one beside the LM)."""
-    if setting.decoder == "greedy":
-        return {"decoder": "greedy"}
-    options = {"decoder": "beam", "beam_size": setting.beam_size}
+    if not decoder_entry(setting.decoder).uses_beam:
+        return {"decoder": setting.decoder}
+    options = {"decoder": setting.decoder, "beam_size": setting.beam_size}
     if setting.use_lm:
         if lm is None:
             return None
