@@ -1,33 +1,34 @@
 """Reading audio into the mono float32 waveform the model expects.
 
-Files are read with soundfile (WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3), mixed down to mono by
-averaging channels and resampled with torchaudio's band-limited sinc resampler. A file cut
-short or damaged part-way gives the audio before the damage, with a warning.
+Files are read with soundfile (WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3) or, for what libsndfile
+cannot open (M4A/AAC, MP4 and MOV audio tracks, WebM/Opus, WMA, ...), with FFmpeg through PyAV
+(:mod:`asr.audio_decode`); ``-`` reads standard input. Audio is mixed down to mono by averaging
+channels and resampled with torchaudio's band-limited sinc resampler. A file cut short or
+damaged part-way gives the audio before the damage, with a warning.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from pathlib import Path
+from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
-import soundfile
 import torch
 import torchaudio.functional as AF
 
+from asr.audio_decode import READ_BLOCK_FRAMES, STDIN, STDIN_NAME, AudioReader, open_audio, read_all
 from asr.errors import AudioError
-from asr.files import read_error_message
-
-logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 """The rate every model in the toolkit consumes, in Hz."""
 
-AudioInput = str | os.PathLike | np.ndarray | torch.Tensor
+AudioInput = str | os.PathLike | BinaryIO | np.ndarray | torch.Tensor
 
-# Frames decoded at a time: what a file damaged part-way loses at most, beyond the damage.
-READ_BLOCK_FRAMES = 4096
+__all__ = [
+    "READ_BLOCK_FRAMES", "SAMPLE_RATE", "STDIN", "STDIN_NAME", "AudioInfo", "AudioInput", "AudioReader",
+    "audio_duration", "audio_info", "load_audio", "open_audio", "resample", "validate_waveform",
+]  # fmt: skip
 
 
 def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
@@ -47,46 +48,36 @@ def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     return out.numpy().astype(np.float32, copy=False)
 
 
-def _read_blocks(sound: soundfile.SoundFile, path: Path) -> np.ndarray:
-    """All of ``sound`` as ``(T, channels)`` float32; a file damaged or cut short part-way
-    gives the audio before the damage, with a warning (as ffmpeg does)."""
-    blocks: list[np.ndarray] = []
-    try:
-        for block in sound.blocks(READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
-            blocks.append(block)
-    except (soundfile.LibsndfileError, RuntimeError) as exc:
-        if not blocks:
-            raise
-        decoded = sum(len(b) for b in blocks) / sound.samplerate
-        logger.warning("%s: damaged or truncated after %.2f s (%s); using the audio before that", path, decoded, exc)
-    if not blocks:
-        return np.zeros((0, sound.channels), dtype=np.float32)
-    return np.concatenate(blocks)
+# Integer PCM as float in [-1, 1): signed samples over 2^(bits - 1), unsigned 8-bit (WAV's)
+# centred on 128 first. Wider or other integer types have no common audio meaning and are refused.
+PCM_SCALES = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int8): 2.0**7}
+PCM_UINT8_CENTRE = 128
 
 
-def _read_file(path: Path) -> tuple[np.ndarray, int]:
-    try:
-        f = open(path, "rb")  # opened here, so that the OS's reason for a refusal is kept
-    except OSError as exc:
-        message = read_error_message(
-            path, exc, "cannot be opened", missing="no such file", directory="is a directory, not an audio file",
-            denied="permission denied: the file cannot be read",
-        )  # fmt: skip
-        raise AudioError(message) from exc
-    try:
-        with f, soundfile.SoundFile(f) as sound:
-            data, rate = _read_blocks(sound, path), sound.samplerate
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = getattr(exc, "error_string", None) or str(exc)  # libsndfile's own words
-        raise AudioError(f"{path}: not a readable audio file ({reason})") from exc
-    except OSError as exc:  # the disk or the network share failed mid-read
-        raise AudioError(f"{path}: reading failed ({exc.strerror or exc})") from exc
-    # (T, channels) -> (T,): average the channels.
-    return data.mean(axis=1, dtype=np.float32), rate
+def float_samples(samples: np.ndarray, name: str) -> np.ndarray:
+    """``samples`` (any shape) as float32: floats cast, integer PCM scaled (int16 by 1/32768,
+    int32 by 1/2^31, int8 by 1/128, uint8 centred on 128 and scaled by 1/128).
+
+    Raises:
+        AudioError: another dtype (int64, uint16, bool, complex, object, ...), naming ``name``.
+    """
+    dtype = samples.dtype
+    if dtype.kind == "f":
+        return samples.astype(np.float32, copy=False)
+    if dtype in PCM_SCALES:
+        return (samples.astype(np.float32) / np.float32(PCM_SCALES[dtype])).astype(np.float32, copy=False)
+    if dtype == np.uint8:
+        return (samples.astype(np.float32) - PCM_UINT8_CENTRE) / np.float32(PCM_UINT8_CENTRE)
+    raise AudioError(
+        f"{name}: samples of dtype {dtype} have no known scale; pass float samples in [-1, 1] "
+        "or int16/int32/int8/uint8 PCM"
+    )
 
 
 def validate_waveform(waveform: np.ndarray, name: str, min_samples: int) -> np.ndarray:
-    """Return ``(T,)`` ``waveform`` unchanged, or raise :class:`AudioError` naming ``name``."""
+    """``(T,)`` ``waveform`` as float32 (integer PCM scaled by :func:`float_samples`), or raise
+    :class:`AudioError` naming ``name``."""
+    waveform = float_samples(np.asarray(waveform), name)
     if waveform.ndim != 1:
         raise AudioError(f"{name}: expected a 1-D waveform, got shape {tuple(waveform.shape)}")
     if waveform.size == 0:
@@ -104,7 +95,9 @@ def load_audio(audio: AudioInput, sample_rate: int = SAMPLE_RATE, min_samples: i
     """Load audio as a mono float32 waveform at ``sample_rate``.
 
     Args:
-        audio: a path to an audio file, or a waveform already at ``sample_rate`` as a NumPy
+        audio: a path to an audio file in any format libsndfile or FFmpeg reads; ``"-"`` for
+            standard input (``ffmpeg -i talk.m4a -f wav - | ...``; a file named ``-`` is ``./-``);
+            a binary stream, read to its end; or a waveform already at ``sample_rate`` as a NumPy
             array or tensor of shape ``(T,)`` (or ``(T, channels)`` for arrays, mixed down).
         sample_rate: the rate to return, in Hz.
         min_samples: the fewest samples accepted (the length of one feature window).
@@ -114,7 +107,8 @@ def load_audio(audio: AudioInput, sample_rate: int = SAMPLE_RATE, min_samples: i
 
     Raises:
         AudioError: the file is missing or not audio, or the audio is empty, shorter than
-            ``min_samples`` or holds NaN/Inf. The message names the file.
+            ``min_samples`` or holds NaN/Inf. The message names the file (``<stdin>`` for
+            standard input, ``<stream>`` for another stream).
     """
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
@@ -124,22 +118,50 @@ def load_audio(audio: AudioInput, sample_rate: int = SAMPLE_RATE, min_samples: i
         if waveform.ndim == 2:
             waveform = waveform.mean(axis=1, dtype=np.float32)
         return validate_waveform(waveform, name, min_samples)
-    path = Path(audio)
-    waveform, rate = _read_file(path)
-    waveform = validate_waveform(waveform, str(path), 1)
+    with open_audio(audio) as reader:
+        waveform, rate, name = read_all(reader), reader.samplerate, reader.name
+    waveform = validate_waveform(waveform, name, 1)
     waveform = resample(waveform, rate, sample_rate)
-    return validate_waveform(waveform, str(path), min_samples)
+    return validate_waveform(waveform, name, min_samples)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio file's header says about it."""
+
+    samplerate: int  # Hz
+    channels: int
+    frames: int | None  # exact for what libsndfile reads; the container's estimate otherwise
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds, or None if the header does not record the length."""
+        return None if self.frames is None else self.frames / self.samplerate
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Rate, channels and length of an audio file, from its header (as :func:`load_audio` would
+    decode it: an MP3's untrimmed delay is not counted).
+
+    Raises:
+        AudioError: the file is missing or not audio, or ``path`` is ``"-"`` (standard input
+            can be read once only: load it instead).
+    """
+    if os.fspath(path) == STDIN:
+        raise AudioError(f"{STDIN_NAME}: its length is not known before it is read; load it instead")
+    with open_audio(path) as reader:
+        return AudioInfo(reader.samplerate, reader.channels, reader.frames)
 
 
 def audio_duration(path: str | os.PathLike) -> float:
-    """Duration of an audio file in seconds, read from its header only.
+    """Duration of an audio file in seconds, read from its header (decoded to the end where the
+    header does not record it).
 
     Raises:
         AudioError: the file is missing or not audio.
     """
-    try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = getattr(exc, "error_string", None) or str(exc)  # libsndfile's own words
-        raise AudioError(f"{path}: not a readable audio file ({reason})") from exc
-    return float(info.frames) / float(info.samplerate)
+    info = audio_info(path)
+    if info.duration is not None:
+        return info.duration
+    with open_audio(path) as reader:
+        return len(read_all(reader)) / reader.samplerate

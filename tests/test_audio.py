@@ -1,9 +1,15 @@
+import logging
+import os
+import threading
+
 import librosa
 import numpy as np
 import pytest
+import soundfile
 import torch
 
-from asr.audio import SAMPLE_RATE, audio_duration, load_audio
+from asr.audio import READ_BLOCK_FRAMES, SAMPLE_RATE, audio_duration, audio_info, load_audio, open_audio, resample
+from asr.audio_mp3 import MAX_KEPT_LINES, DecoderMessages
 from asr.errors import AudioError
 
 WINDOW = 400
@@ -85,3 +91,137 @@ def test_nan_samples_are_rejected(write_audio, speechlike):
 
 def test_duration_from_header(write_audio, speechlike):
     assert audio_duration(write_audio("d.flac", speechlike)) == pytest.approx(2.0)
+
+
+# --- MP3: the decoder's delay, and what libmpg123 prints ------------------------------------------
+
+
+def mp3(path, speech: np.ndarray, rate: int, how: str):
+    """``speech`` (16 kHz) encoded as MP3 at ``rate`` by a real LAME: libsndfile's ("cbr", "vbr",
+    or "low cbr", whose small first frame has no room for a Xing tag) or FFmpeg's ("ffmpeg" to a
+    file, "ffmpeg pipe" to a pipe, where it cannot go back to write the tag)."""
+    from tests.test_audio_formats import encode, piped
+
+    if how.startswith("ffmpeg"):
+        if how == "ffmpeg pipe":
+            path.write_bytes(piped(speech, "libmp3lame", "mp3", rate=rate))
+        else:
+            encode(str(path), speech, "libmp3lame", rate)
+        return path
+    options = {"cbr": {"bitrate_mode": "CONSTANT"}, "vbr": {"bitrate_mode": "VARIABLE"}}.get(how)
+    options = options or {"bitrate_mode": "CONSTANT", "compression_level": 0.9}
+    soundfile.write(str(path), resample(speech, SAMPLE_RATE, rate), rate, format="MP3", **options)
+    return path
+
+
+# (rate, encoder): MPEG-1 at 44.1 and 48 kHz, MPEG-2 at 16 kHz, MPEG-2.5 at 8 kHz; with a LAME
+# tag (trimmed by libmpg123 itself) or without one ("low cbr", "ffmpeg pipe")
+MP3S = [
+    (16000, "low cbr"), (8000, "low cbr"), (48000, "low cbr"), (16000, "ffmpeg pipe"), (44100, "ffmpeg pipe"),
+    (16000, "cbr"), (16000, "vbr"), (44100, "ffmpeg"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("rate, how", MP3S)
+def test_mp3_decodes_aligned_to_its_source(tmp_path, rate, how):
+    from tests.test_audio_formats import SAMPLE, offset
+
+    speech, _ = soundfile.read(str(SAMPLE), dtype="float32")
+    audio = load_audio(mp3(tmp_path / "talk.mp3", speech, rate, how))
+    # Untrimmed, the decoder's 1105 samples of delay made every word 69 ms late at 16 kHz.
+    assert abs(offset(audio, speech)) <= 1
+    frame = (1152 if rate > 24000 else 576) * SAMPLE_RATE / rate  # an MP3 frame, at 16 kHz
+    assert -2 <= audio.size - speech.size < frame + 2  # at most the unrecorded padding remains
+
+
+def test_mp3_header_length_is_the_trimmed_length(tmp_path):
+    from tests.test_audio_formats import SAMPLE
+
+    speech, _ = soundfile.read(str(SAMPLE), dtype="float32")
+    path = mp3(tmp_path / "talk.mp3", speech, SAMPLE_RATE, "low cbr")
+    assert audio_info(path).frames == load_audio(path).size
+
+
+LOW_BITRATE = {
+    "libsndfile, 16 kHz, lowest bitrate": lambda p, s: soundfile.write(
+        str(p), s, SAMPLE_RATE, format="MP3", bitrate_mode="CONSTANT", compression_level=0.99
+    ),
+    "ffmpeg, 8 kHz, 8 kbit/s": lambda p, s: __import__("tests.test_audio_formats").test_audio_formats.encode(
+        str(p), s, "libmp3lame", 8000, bit_rate=8000
+    ),
+}
+
+
+def _read_as_soundfile_users_do(path) -> None:
+    with soundfile.SoundFile(str(path)) as f:  # as the old loader and asr.longform read
+        while len(f.read(READ_BLOCK_FRAMES, dtype="float32")):
+            pass
+
+
+@pytest.mark.parametrize("name", list(LOW_BITRATE))
+def test_a_low_bitrate_mp3_reads_without_decoder_noise(tmp_path, capfd, caplog, name):
+    from tests.test_audio_formats import SAMPLE
+
+    speech, _ = soundfile.read(str(SAMPLE), dtype="float32")
+    path = tmp_path / "low.mp3"
+    LOW_BITRATE[name](path, speech)
+    _read_as_soundfile_users_do(path)
+    assert "part2_3_length" in capfd.readouterr().err  # the file does make libmpg123 complain
+    audio = load_audio(path)
+    with open_audio(path) as reader:
+        while len(reader.read(1000)) == 1000:  # block sizes that split MP3 frames
+            pass
+    assert capfd.readouterr().err == "" and not caplog.records  # a healthy file: nothing to say
+    assert audio.size == pytest.approx(speech.size, abs=SAMPLE_RATE // 20)
+
+
+def test_a_damaged_mp3_gives_one_warning_naming_the_file(tmp_path, capfd, caplog):
+    from tests.test_audio_formats import SAMPLE
+
+    speech, _ = soundfile.read(str(SAMPLE), dtype="float32")
+    path = tmp_path / "damaged.mp3"
+    LOW_BITRATE["libsndfile, 16 kHz, lowest bitrate"](path, speech)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] + data[len(data) // 2 + 100 :])  # 100 bytes lost mid-file
+    soundfile.read(str(path))
+    assert "mpg123" in capfd.readouterr().err  # libmpg123 reports the damage
+    with caplog.at_level(logging.WARNING):
+        audio = load_audio(path)
+    assert capfd.readouterr().err == ""
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and str(path) in warnings[0].getMessage()
+    assert "\n" not in warnings[0].getMessage() and audio.size > speech.size // 2
+
+
+def test_decoder_messages_keep_the_decoders_lines_and_pass_on_the_rest(capfd, caplog):
+    messages = DecoderMessages("talk.mp3")
+    with messages.captured():
+        os.write(2, b"[src/libmpg123/layer3.c:INT123_do_layer3():1774] error: part2_3_length (9) too large\n")
+        os.write(2, b"someone else's line\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "someone else's line\nafter\n"
+    messages.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "talk.mp3: the MP3 decoder met damage and decoded past it (1 message(s); the first: "
+        "part2_3_length (9) too large)"
+    ]
+
+
+def test_decoder_messages_from_several_threads_stay_apart(capfd):
+    readers = [DecoderMessages(f"{i}.mp3") for i in range(4)]
+
+    def work(messages: DecoderMessages) -> None:
+        for _ in range(50):
+            with messages.captured():
+                os.write(2, f"Note: from {messages.name}\n".encode())
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in readers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"  # file descriptor 2 is back where it was
+    assert all(m.count == 50 and m.lines == [f"Note: from {m.name}"] * MAX_KEPT_LINES for m in readers)
+    for m in readers:
+        m.close()

@@ -48,6 +48,13 @@ def truncated(path: Path, keep: float) -> Path:
     return path
 
 
+def ffmpeg(path: Path, codec: str, rate: int = RATE, **options) -> Path:
+    """Two seconds of speech-like audio encoded by FFmpeg (PyAV), as ``ffmpeg -i x.wav PATH`` would."""
+    from tests.test_audio_formats import encode
+
+    return Path(encode(str(path), speech(2.0), codec, rate, **options))
+
+
 # name -> (make the input in a folder, None if it must work else the problem its error names)
 CASES: dict[str, tuple[Callable[[Path], Path], str | None]] = {
     "missing file": (lambda d: d / "missing.wav", "no such file"),
@@ -72,6 +79,11 @@ CASES: dict[str, tuple[Callable[[Path], Path], str | None]] = {
     "24-bit wav": (lambda d: write(d / "pcm24.wav", speech(), subtype="PCM_24"), None),
     "float wav": (lambda d: write(d / "float.wav", speech(), subtype="FLOAT"), None),
     "very long file": (lambda d: write(d / "long.flac", np.tile(speech(10.0), LONG_SECONDS // 10)), None),
+    "m4a (AAC)": (lambda d: ffmpeg(d / "talk.m4a", "aac"), None),
+    "webm (Opus)": (lambda d: ffmpeg(d / "talk.webm", "libopus", 48000), None),
+    "mov with video": (lambda d: ffmpeg(d / "clip.mov", "aac", video=True), None),
+    "mp4 without sound": (lambda d: ffmpeg(d / "silent-film.mp4", "aac", video=True, audio=False), "no audio track"),
+    "truncated m4a": (lambda d: truncated(ffmpeg(d / "cut.m4a", "aac"), 0.5), "not a readable audio file"),
 }  # fmt: skip
 FAILING = [name for name, (_, problem) in CASES.items() if problem]
 
