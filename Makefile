@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/asr transcribe $(SAMPLE)
+	$(BIN)/asr transcribe --beam-size 64 $(SAMPLE)
 
 # The whole suite, slow cases included: what CI runs.
 test: $(STAMP)

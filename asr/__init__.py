@@ -7,12 +7,20 @@ beam-search decoding with a KenLM word LM; ``streaming`` runs the unidirectional
 Where each job lives, and which way the imports run: ``ARCHITECTURE.md`` at the repository root.
 """
 
-from asr.api import Model, TranscribeOptions, load_model
-from asr.errors import ASRError, AudioError, CheckpointError, ConfigError, ManifestError
-from asr.transcript import Segment, Transcript, Word
+from importlib import import_module
 
-__all__ = [
-    "ASRError", "AudioError", "CheckpointError", "ConfigError", "ManifestError",
-    "Model", "Segment", "Transcript", "TranscribeOptions", "Word", "load_model",
-]  # fmt: skip
+# Each name and the module that defines it, imported when first used (PEP 562): ``import
+# asr.cli`` and ``asr --help`` then need no torch, while ``asr.load_model`` works as before.
+_EXPORTS = {
+    "Model": "api", "TranscribeOptions": "api", "load_model": "api",
+    "ASRError": "errors", "AudioError": "errors", "CheckpointError": "errors", "ConfigError": "errors",
+    "ManifestError": "errors", "Segment": "transcript", "Transcript": "transcript", "Word": "transcript",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -6,6 +6,7 @@
 >>> model.transcribe("speech.flac", decoder="beam", beam_size=8).text
 >>> options = TranscribeOptions(decoder="beam", word_timestamps=True)
 >>> model.transcribe("speech.flac", options, nbest=3)     # keywords change the options given
+>>> asr.load_model(threads=None)        # leave torch's thread count to the program
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from asr.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint_dir
 from asr.decoding.base import Decoder
 from asr.decoding.beam import BeamConfig
 from asr.decoding.registry import DEFAULT_DECODER, decoder_entry
-from asr.errors import CheckpointError, ConfigError
+from asr.errors import AudioError, CheckpointError, ConfigError
 from asr.features import FeatureExtractor
 from asr.lm.bundled import ModelLM, find_model_lm
-from asr.longform import Piece, SplitConfig, batch_pieces, pieces
+from asr.longform import Piece, SplitConfig, batch_pieces, indexed_pieces, total_seconds
 from asr.quantize import check_quantization, quantize_network
+from asr.threads import DEFAULT_THREADS, check_threads, torch_threads
 from asr.transcript import Alternative, Segment, Transcript, Word
+from asr.vad import is_silent
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ BUNDLED_MODELS = ("default", "streaming")
 """Models shipped inside the package, loadable by name."""
 
 # Padded audio per forward pass when transcribing several pieces: about 16 short utterances,
-# or two 30 s pieces of a long recording. Larger batches gain little on CPUs.
+# or three 20 s pieces of a long recording. Larger batches gain little on CPUs.
 DEFAULT_BATCH_SECONDS = 60.0
 
 
@@ -117,9 +120,12 @@ class Model:
     """A loaded checkpoint with its feature extractor, tokenizer and decoders."""
 
     def __init__(
-        self, checkpoint: Checkpoint, name: str = "", directory: Path | None = None, quantize: str | None = None
-    ) -> None:
+        self, checkpoint: Checkpoint, name: str = "", directory: Path | None = None, quantize: str | None = None,
+        threads: int | None = DEFAULT_THREADS,
+    ) -> None:  # fmt: skip
+        check_threads(threads)
         self.checkpoint = checkpoint
+        self.threads = threads  # torch threads while this model computes (see torch_threads)
         self.name = name
         # The model's own LM (``<directory>/lm``), which beam search uses unless told otherwise.
         self.lm: ModelLM | None = find_model_lm(directory) if directory else None
@@ -174,10 +180,10 @@ class Model:
         """``(T_i,)`` waveforms -> their ``(T'_i, vocab_size)`` log-probabilities, from one forward
         pass over the zero-padded ``(N, max T, n_mels)`` features; the model masks the padding,
         so each equals :meth:`log_probs` of that waveform alone, to float rounding."""
-        feats = [self.extractor(w) for w in waveforms]  # (T_i, n_mels) each
-        lengths = torch.tensor([f.shape[0] for f in feats])
-        padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
+            feats = [self.extractor(w) for w in waveforms]  # (T_i, n_mels) each
+            lengths = torch.tensor([f.shape[0] for f in feats])
+            padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
             log_probs, out_lengths, _ = self.network(padded, lengths)
         return [log_probs[i, : int(out_lengths[i])] for i in range(len(feats))]
 
@@ -234,7 +240,10 @@ class Model:
             TypeError: a keyword that is no field of :class:`TranscribeOptions`.
         """
         options = transcribe_options(options, **keywords)
-        return self._transcribe_all([audio], options, DEFAULT_BATCH_SECONDS, progress)[0]
+        (result,) = self._transcribe_all([audio], options, DEFAULT_BATCH_SECONDS, progress)
+        if isinstance(result, AudioError):
+            raise result
+        return result
 
     def transcribe_batch(
         self, audios: Sequence[AudioInput], batch_seconds: float = DEFAULT_BATCH_SECONDS, progress: bool = False,
@@ -246,30 +255,32 @@ class Model:
         :meth:`transcribe`; each transcript equals the one :meth:`transcribe` gives (to float
         rounding in the network).
 
+        An audio that cannot be read or used does not stop the others, as in ``asr transcribe``:
+        its transcript has no text and ``error`` holds the message (which names the file);
+        every other transcript has ``error`` None.
+
         Raises:
-            AudioError: an audio cannot be read or used (the message names it); to go on past
-                unreadable files, load them first (:func:`asr.audio.load_audio`) and pass waveforms.
             ConfigError, TypeError: as :meth:`transcribe`.
         """
         options = transcribe_options(options, **keywords)
-        return self._transcribe_all(audios, options, batch_seconds, progress)
+        results = self._transcribe_all(audios, options, batch_seconds, progress)
+        return [Transcript.failed(str(r)) if isinstance(r, AudioError) else r for r in results]
 
     def _transcribe_all(
         self, audios: Sequence[AudioInput], options: TranscribeOptions, batch_seconds: float, progress: bool
-    ) -> list[Transcript]:
+    ) -> list[Transcript | AudioError]:
         """Pieces of ``audios`` in order, through the network in batches whose padded length
         stays within ``batch_seconds`` (:func:`asr.longform.batch_pieces`), then put back
-        together per audio."""
+        together per audio; an audio that cannot be read or used gives its error instead. The
+        progress bar counts seconds of audio out of their total (when headers give it)."""
         decoder = self.decoder(options)
         found: list[list[Segment]] = [[] for _ in audios]
         durations = [0.0] * len(audios)
-        indexed = (
-            (index, piece)
-            for index, audio in enumerate(audios)
-            for piece in pieces(audio, self.sample_rate, self.min_samples, options.split)
-        )
+        errors: dict[int, AudioError] = {}
+        indexed = indexed_pieces(audios, self.sample_rate, self.min_samples, options.split, errors)
         name = str(audios[0]) if len(audios) == 1 and isinstance(audios[0], str | os.PathLike) else "audio"
-        with tqdm(desc=name, unit="piece", disable=not progress) as bar:
+        total = total_seconds(audios, self.sample_rate) if progress else None
+        with torch_threads(self.threads), tqdm(desc=name, total=total, unit="s", disable=not progress) as bar:
             for batch in batch_pieces(indexed, batch_seconds * self.sample_rate):
                 log_probs = self.log_probs_batch([piece.waveform for _, piece in batch])
                 for (index, piece), piece_log_probs in zip(batch, log_probs):
@@ -277,14 +288,20 @@ class Model:
                     segment = self._segment(piece, piece_log_probs, decoder, options.word_timestamps)
                     if segment.text:
                         found[index].append(segment)
-                bar.update(len(batch))
-        return [Transcript.from_segments(segments, duration) for segments, duration in zip(found, durations)]
+                bar.update(round(sum(piece.waveform.size for _, piece in batch) / self.sample_rate, 2))
+        return [
+            errors.get(i) or Transcript.from_segments(segments, duration)
+            for i, (segments, duration) in enumerate(zip(found, durations))
+        ]
 
     def _segment(self, piece: Piece, log_probs: torch.Tensor, decoder: Decoder, word_timestamps: bool) -> Segment:
-        """The segment of ``piece`` from its ``(T', V)`` log-probabilities."""
+        """The segment of ``piece`` from its ``(T', V)`` log-probabilities; a piece with no
+        audible audio (:func:`asr.vad.is_silent`) has no text, whatever the network made of it."""
+        end = piece.start + piece.waveform.size / self.sample_rate
+        if is_silent(piece.waveform, self.sample_rate):
+            return Segment("", round(piece.start, 3), round(end, 3))
         hypotheses = decoder.decode(log_probs)
         best = hypotheses[0]
-        end = piece.start + piece.waveform.size / self.sample_rate
         words: tuple[Word, ...] = ()
         if word_timestamps and best.text:
             words = timed_words(
@@ -300,19 +317,25 @@ class Model:
         return Segment(best.text, round(piece.start, 3), round(end, 3), words, nbest)
 
 
-def load_model(path: str | os.PathLike | None = None, quantize: str | None = None) -> Model:
+def load_model(
+    path: str | os.PathLike | None = None, quantize: str | None = None, threads: int | None = DEFAULT_THREADS
+) -> Model:
     """Load a checkpoint directory, or a bundled model by name (None: ``"default"``).
 
     ``quantize="int8"`` quantizes the LSTM and linear weights for faster CPU inference (see
-    :mod:`asr.quantize`); the checkpoint on disk stays float32.
+    :mod:`asr.quantize`); the checkpoint on disk stays float32. ``threads`` is the number of
+    torch threads while the model computes (default :data:`DEFAULT_THREADS`, 1, for the reason
+    given there); the count the process had is restored after each call. torch's thread count
+    is process-wide (see :func:`torch_threads`); a program that manages it itself passes None.
 
     Raises:
         CheckpointError: the checkpoint is missing, corrupt, edited or foreign.
-        ConfigError: an unknown ``quantize``.
+        ConfigError: an unknown ``quantize``, or ``threads`` not a positive integer or None.
     """
     check_quantization(quantize)
+    check_threads(threads)
     if path is None or str(path) in BUNDLED_MODELS:
         name = "default" if path is None else str(path)
         directory = bundled_model_path(name)
-        return Model(load_checkpoint(directory), name, directory, quantize)
-    return Model(load_checkpoint(path), str(path), resolve_checkpoint_dir(path), quantize)
+        return Model(load_checkpoint(directory), name, directory, quantize, threads)
+    return Model(load_checkpoint(path), str(path), resolve_checkpoint_dir(path), quantize, threads)

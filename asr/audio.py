@@ -98,7 +98,8 @@ def load_audio(audio: AudioInput, sample_rate: int = SAMPLE_RATE, min_samples: i
         audio: a path to an audio file in any format libsndfile or FFmpeg reads; ``"-"`` for
             standard input (``ffmpeg -i talk.m4a -f wav - | ...``; a file named ``-`` is ``./-``);
             a binary stream, read to its end; or a waveform already at ``sample_rate`` as a NumPy
-            array or tensor of shape ``(T,)`` (or ``(T, channels)`` for arrays, mixed down).
+            array or tensor of shape ``(T,)`` (or ``(T, channels)`` for arrays, mixed down):
+            float samples, or integer PCM scaled as :func:`float_samples` does.
         sample_rate: the rate to return, in Hz.
         min_samples: the fewest samples accepted (the length of one feature window).
 
@@ -114,7 +115,7 @@ def load_audio(audio: AudioInput, sample_rate: int = SAMPLE_RATE, min_samples: i
         audio = audio.detach().cpu().numpy()
     if isinstance(audio, np.ndarray):
         name = f"<array of shape {tuple(audio.shape)}>"
-        waveform = audio.astype(np.float32, copy=False)
+        waveform = float_samples(audio, name)  # integer PCM scaled, before channels are mixed
         if waveform.ndim == 2:
             waveform = waveform.mean(axis=1, dtype=np.float32)
         return validate_waveform(waveform, name, min_samples)

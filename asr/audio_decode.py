@@ -195,11 +195,11 @@ class AVReader(AudioReader):
         # FFmpeg opens the file by its path ("file:" so that no part of it is taken for another
         # protocol): given a Python file object, PyAV prints the tracebacks of failed seeks.
         self._container = av.open(f"file:{file.name}", mode="r")
-        stream = self._container.streams.best("audio")
-        if stream is None:
+        try:
+            self._stream = stream = _audio_stream(self._container, name)
+        except DecodeError:
             self._container.close()
-            raise DecodeError(name, "it has no audio track")
-        self._stream = stream
+            raise
         self.samplerate, self.channels = stream.codec_context.sample_rate, stream.codec_context.channels
         self.frames = _frames_from_header(self._container, stream, self.samplerate)
         # The recorded end of an MP4/MOV track (its edit list's duration), in samples.
@@ -237,6 +237,24 @@ class AVReader(AudioReader):
     def close(self) -> None:
         self._container.close()
         self._file.close()
+
+
+def _audio_stream(container, name: str):
+    """The best audio stream of ``container`` (the file ``name``) that FFmpeg can decode.
+
+    Raises:
+        DecodeError: none, no decoder for it (a damaged header can name a codec that does not
+            exist: PyAV then gives the stream no codec context), or no rate or channels.
+    """
+    stream = container.streams.best("audio")
+    if stream is None:
+        raise DecodeError(name, "it has no audio track")
+    codec = stream.codec_context
+    if codec is None:
+        raise DecodeError(name, "FFmpeg has no decoder for its audio")
+    if not codec.sample_rate or codec.sample_rate < 0 or not codec.channels or codec.channels < 0:
+        raise DecodeError(name, f"its audio has {codec.sample_rate} Hz and {codec.channels} channels")
+    return stream
 
 
 def _frames_from_header(container, stream, rate: int) -> int | None:

@@ -13,10 +13,9 @@ import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import soundfile
 
 from asr.api import Model, TranscribeOptions, transcribe_options
-from asr.audio import load_audio
+from asr.audio import STDIN, audio_info, load_audio
 from asr.errors import AudioError
 from asr.transcript import Transcript
 
@@ -24,12 +23,16 @@ FILES_PER_BATCH = 16  # short files read and run together: about a minute of spe
 
 
 def _is_short(path: str | os.PathLike, max_seconds: float) -> bool:
-    """Whether the file fits one piece; unreadable headers count as short (reading then says why)."""
-    try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+    """Whether the file is read whole and batched: it fits one piece, or it is standard input
+    (read once, whole; its waveform is then cut like any long array), or its header cannot be
+    read (reading then says why). A file of unknown length is long: it is read block by block."""
+    if os.fspath(path) == STDIN:
         return True
-    return info.frames <= max_seconds * info.samplerate
+    try:
+        info = audio_info(path)
+    except AudioError:
+        return True
+    return info.frames is not None and info.frames <= max_seconds * info.samplerate
 
 
 def transcribe_files(
@@ -67,9 +70,11 @@ def transcribe_files(
 
 def _run_batch(
     model: Model, batch: list[tuple[str | os.PathLike, np.ndarray]], options: TranscribeOptions
-) -> Iterator[tuple[str | os.PathLike, Transcript]]:
-    """Transcribe the files read into ``batch`` together, and empty it."""
+) -> Iterator[tuple[str | os.PathLike, Transcript | AudioError]]:
+    """Transcribe the files read into ``batch`` together, and empty it; a waveform the model
+    refused gives its error, as a file that could not be read does."""
     if batch:
         transcripts = model.transcribe_batch([w for _, w in batch], options=options)
-        yield from zip([p for p, _ in batch], transcripts)
+        for (path, _), transcript in zip(batch, transcripts):
+            yield path, AudioError(f"{path}: {transcript.error}") if transcript.error is not None else transcript
         batch.clear()

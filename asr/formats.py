@@ -4,6 +4,13 @@ Subtitles are cut from the word timings into cues of readable size, as whisper a
 broadcasters' guidelines do: at most two lines of :attr:`CueConfig.max_line_chars` characters,
 at most :attr:`CueConfig.max_duration` seconds, and a new cue at every pause longer than
 :attr:`CueConfig.max_gap`. Cue times never go backwards and never overlap.
+
+Several inputs on one stream (``asr transcribe`` printing to stdout) are told apart in each
+format's own way (:func:`render_named`): JSON Lines, one object per input naming it; a TSV table
+with an ``input`` column; one WebVTT document per input, naming it in a ``NOTE`` comment; one SRT
+document per input after a ``==> NAME <==`` line (SubRip has no comments), as ``head`` and
+``tail`` separate files. Live dictation writes each finalized segment as it comes
+(:func:`segment_line`).
 """
 
 from __future__ import annotations
@@ -12,10 +19,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from asr.transcript import Transcript, Word
+from asr.transcript import Segment, Transcript, Word
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 """Output formats, each written to ``<stem>.<format>``."""
+
+LIVE_FORMATS = ("txt", "json")
+"""Formats of live dictation, one finalized segment per line."""
 
 MILLISECONDS_PER_SECOND = 1000
 
@@ -128,3 +138,43 @@ def render(transcript: Transcript, fmt: str) -> str:
     if fmt == "tsv":
         return to_tsv(transcript)
     raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def json_line(transcript: Transcript, name: str) -> str:
+    """One JSON Lines record: ``{"input": name, ...}`` and the transcript's JSON form."""
+    return json.dumps({"input": name, **transcript.to_dict()}) + "\n"
+
+
+def _one_line(name: str) -> str:
+    """``name`` made safe for a one-line header: no line breaks, no cue arrow."""
+    return " ".join(name.split()).replace("-->", "->")
+
+
+def render_named(transcript: Transcript, fmt: str, name: str, first: bool) -> str:
+    """The transcript of input ``name`` in format ``fmt``, as one of several on one stream
+    (``first``: the stream's first; see the module docstring)."""
+    if fmt == "json":
+        return json_line(transcript, name)
+    if fmt == "txt":
+        return f"{name}: {render(transcript, 'txt')}"
+    if fmt == "tsv":
+        header, *rows = render(transcript, "tsv").splitlines()
+        return (f"input\t{header}\n" if first else "") + "".join(f"{_one_line(name)}\t{row}\n" for row in rows)
+    separator = "" if first else "\n"
+    if fmt == "vtt":
+        cues = render(transcript, "vtt").removeprefix("WEBVTT\n\n")
+        return f"{separator}WEBVTT\n\nNOTE {_one_line(name)}\n\n{cues}"
+    if fmt == "srt":
+        return f"{separator}==> {_one_line(name)} <==\n{render(transcript, 'srt')}"
+    raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def segment_line(segment: Segment, fmt: str) -> str:
+    """A finalized live segment as one line: its text (``txt``) or a JSON Lines record
+    ``{"start", "end", "text", "words"}`` (``json``; seconds since the dictation began)."""
+    if fmt == "txt":
+        return segment.text + "\n"
+    if fmt == "json":
+        words = [{"word": w.word, "start": w.start, "end": w.end, "confidence": w.confidence} for w in segment.words]
+        return json.dumps({"start": segment.start, "end": segment.end, "text": segment.text, "words": words}) + "\n"
+    raise ValueError(f"unknown live output format {fmt!r}; choose from {', '.join(LIVE_FORMATS)}")

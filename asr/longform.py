@@ -1,39 +1,32 @@
-"""Audio of any length: cut at quiet points into pieces the model decodes one at a time.
+"""Audio of any length: cut at pauses into pieces the model decodes one at a time.
 
-Files are read block by block at their own rate; each piece is cut at the quietest moment (the
-lowest smoothed frame energy, an energy VAD) in the second half of a ``max_seconds`` window, then
-mixed to mono and resampled on its own. Memory stays proportional to ``max_seconds``, not to the
-file: an hour of 48 kHz stereo needs no more than one window of it at a time. Audio no longer
-than ``max_seconds`` is one piece, decoded exactly as before.
+Audio no longer than ``max_seconds`` is one piece, decoded exactly as it is. Longer audio is cut
+at pauses that the energy VAD (:func:`asr.vad.voiced_frames`) finds in each ``max_seconds``
+window: at the middle of the first pause of at least ``pause_seconds`` once a piece holds
+``min_seconds``, so that pieces are about one sentence each, like the utterances the model was
+trained on (the last piece is cut only if at least ``min_seconds`` follow); a window without
+such a pause is cut at its quietest moment (the lowest smoothed frame energy) in its second half. Files are read block by block at their own rate, each piece
+mixed to mono and resampled on its own: memory stays proportional to ``max_seconds``, not to the
+file (an hour of 48 kHz stereo needs no more than one window of it at a time).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile
+import torch
 
-from asr.audio import AudioInput, load_audio, resample, validate_waveform
+from asr.audio import STDIN, AudioInput, audio_info, load_audio, open_audio, resample, validate_waveform
+from asr.audio_decode import DecodeError
 from asr.errors import AudioError
+from asr.longform_config import SplitConfig
+from asr.vad import EnergyVadConfig, voiced_frames
 
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """Where long audio is cut."""
-
-    # Longest piece decoded at once. A bidirectional LSTM sees the whole piece, so longer pieces
-    # give it more context; 30 s keeps each forward pass small.
-    max_seconds: float = 30.0
-    # The cut is searched for in the last (1 - min_fraction) of each window.
-    min_fraction: float = 0.5
-    # Energy frames for finding quiet moments, and the smoothing over them.
-    frame_seconds: float = 0.025
-    hop_seconds: float = 0.010
-    smooth_seconds: float = 0.2
+DEFAULT_SPLIT = SplitConfig()
 
 
 @dataclass(frozen=True)
@@ -54,31 +47,67 @@ def quietest_point(waveform: np.ndarray, lo: int, hi: int, rate: int, config: Sp
     starts = np.arange(count) * hop
     power = np.array([np.mean(region[s : s + frame] ** 2) for s in starts])  # (count,)
     width = max(1, int(config.smooth_seconds / config.hop_seconds))
-    smoothed = np.convolve(power, np.ones(width) / width, mode="same")
+    # The mean over the frames that exist: zero padding would make the edges look quietest.
+    smoothed = np.convolve(power, np.ones(width), mode="same") / np.convolve(
+        np.ones_like(power), np.ones(width), mode="same"
+    )
     best = int(np.argmin(smoothed))
     return lo + int(starts[best]) + frame // 2
+
+
+def first_pause(window: np.ndarray, rate: int, config: SplitConfig, before: int) -> int | None:
+    """Sample index, less than ``before``, of the middle of the first pause of ``(T,)`` audio that
+    ends past ``min_seconds`` and lasts ``pause_seconds``, or None."""
+    vad = EnergyVadConfig(config.frame_seconds, config.hop_seconds, energy_threshold=config.pause_energy_threshold)
+    voiced = voiced_frames(window, rate, vad)  # (F,)
+    hop = max(1, round(config.hop_seconds * rate))
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], voiced.astype(np.int8), [1]])))  # run bounds
+    for start, end in zip(edges[::2], edges[1::2]):  # unvoiced frames [start, end)
+        long_enough = (end - start) * config.hop_seconds >= config.pause_seconds
+        if long_enough and end * config.hop_seconds >= config.min_seconds:
+            middle = max((start + end) // 2 * hop, round(config.min_seconds * rate))
+            if middle < before:
+                return middle
+    return None
+
+
+def next_cut(window: np.ndarray, rate: int, config: SplitConfig, more: bool) -> int | None:
+    """Where the first piece of ``(T,)`` audio ends (a sample index): at its first pause
+    (:func:`first_pause`) within ``max_seconds``; without one, at the quietest moment of the
+    window's second half if ``more`` audio follows it, else None (the rest is one piece)."""
+    max_len = int(config.max_seconds * rate)
+    window = window[:max_len]
+    # The last piece is cut only where what follows is a piece worth decoding on its own.
+    before = len(window) if more else len(window) - round(config.min_seconds * rate)
+    cut = first_pause(window, rate, config, before)
+    if cut is None and more:
+        cut = quietest_point(window, int(config.min_fraction * max_len), len(window), rate, config)
+    return cut
 
 
 def cut_points(waveform: np.ndarray, rate: int, config: SplitConfig) -> list[int]:
     """Sample indices where ``(T,)`` audio is cut into pieces of at most ``max_seconds``."""
     max_len = int(config.max_seconds * rate)
+    if len(waveform) <= max_len:
+        return []
     cuts, start = [], 0
-    while len(waveform) - start > max_len:
-        cut = quietest_point(waveform, start + int(config.min_fraction * max_len), start + max_len, rate, config)
-        cuts.append(cut)
-        start = cut
+    while (cut := next_cut(waveform[start:], rate, config, len(waveform) - start > max_len)) is not None:
+        start += cut
+        cuts.append(start)
     return cuts
 
 
 def pieces(
-    audio: AudioInput, sample_rate: int, min_samples: int, config: SplitConfig = SplitConfig()
+    audio: AudioInput, sample_rate: int, min_samples: int, config: SplitConfig = DEFAULT_SPLIT
 ) -> Iterator[Piece]:
-    """The audio as pieces of at most ``config.max_seconds``, at ``sample_rate``.
+    """The audio as pieces of at most ``config.max_seconds``, at ``sample_rate``. Arrays, streams
+    and standard input are read whole; a file longer than a piece by its header (or of unknown
+    length) is read block by block.
 
     Raises:
         AudioError: as :func:`asr.audio.load_audio`, naming the file.
     """
-    if not isinstance(audio, str | os.PathLike):
+    if not isinstance(audio, str | os.PathLike) or os.fspath(audio) == STDIN:
         waveform = load_audio(audio, sample_rate, min_samples)
         bounds = [0, *cut_points(waveform, sample_rate, config), len(waveform)]
         for a, b in zip(bounds, bounds[1:]):
@@ -86,13 +115,46 @@ def pieces(
         return
     path = Path(audio)
     try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        info = audio_info(path)
+    except AudioError:
         info = None  # load_audio gives the precise error
-    if info is None or info.frames <= config.max_seconds * info.samplerate:
+    if info is None or (info.frames is not None and info.frames <= config.max_seconds * info.samplerate):
         yield Piece(0.0, load_audio(path, sample_rate, min_samples))
         return
-    yield from _file_pieces(path, info.samplerate, sample_rate, min_samples, config)
+    yield from _file_pieces(path, sample_rate, min_samples, config)
+
+
+def indexed_pieces(
+    audios: Sequence[AudioInput], sample_rate: int, min_samples: int, config: SplitConfig, errors: dict[int, AudioError]
+) -> Iterator[tuple[int, Piece]]:
+    """``(index, piece)`` for the pieces of each of ``audios`` in turn. An audio that cannot be
+    read or used stops there, its :class:`AudioError` put in ``errors[index]``; the rest go on."""
+    for index, audio in enumerate(audios):
+        try:
+            for piece in pieces(audio, sample_rate, min_samples, config):
+                yield index, piece
+        except AudioError as exc:
+            errors[index] = exc
+
+
+def total_seconds(audios: Sequence[AudioInput], sample_rate: int) -> float | None:
+    """Seconds of all of ``audios`` from arrays' lengths and files' headers (an unreadable file
+    counts 0), or None where a length is not known before reading (standard input, streams)."""
+    total = 0.0
+    for audio in audios:
+        if isinstance(audio, np.ndarray | torch.Tensor):
+            total += audio.shape[0] / sample_rate if audio.ndim else 0.0
+        elif not isinstance(audio, str | os.PathLike) or os.fspath(audio) == STDIN:
+            return None
+        else:
+            try:
+                seconds = audio_info(audio).duration
+            except AudioError:
+                seconds = 0.0
+            if seconds is None:
+                return None
+            total += seconds
+    return round(total, 2)
 
 
 def batch_pieces(items: Iterable[tuple[int, Piece]], max_padded_samples: float) -> Iterator[list[tuple[int, Piece]]]:
@@ -112,30 +174,31 @@ def batch_pieces(items: Iterable[tuple[int, Piece]], max_padded_samples: float) 
         yield batch
 
 
-def _file_pieces(
-    path: Path, native_rate: int, sample_rate: int, min_samples: int, config: SplitConfig
-) -> Iterator[Piece]:
-    max_len = int(config.max_seconds * native_rate)
-    buffer = np.zeros(0, dtype=np.float32)
+def _file_pieces(path: Path, sample_rate: int, min_samples: int, config: SplitConfig) -> Iterator[Piece]:
+    """The pieces of a long file, read block by block (:func:`asr.audio_decode.open_audio`) at its
+    own rate: a window of ``max_seconds`` and one sample more, which says whether more follows."""
     offset = 0  # native samples before the buffer's start
-    try:
-        with soundfile.SoundFile(str(path)) as f:
-            while True:
-                block = f.read(max_len - len(buffer), dtype="float32", always_2d=True)
-                buffer = np.concatenate([buffer, block.mean(axis=1, dtype=np.float32)])
-                at_end = len(block) == 0 or f.tell() >= f.frames
-                if at_end and len(buffer) <= max_len:
-                    cut = len(buffer)
-                else:
-                    lo = int(config.min_fraction * max_len)
-                    cut = quietest_point(buffer, lo, min(max_len, len(buffer)), native_rate, config)
-                piece = validate_waveform(buffer[:cut], str(path), 1)
-                piece = resample(piece, native_rate, sample_rate)
-                if len(piece) >= min_samples:
-                    yield Piece(offset / native_rate, piece)
-                offset += cut
-                buffer = buffer[cut:]
-                if at_end and not len(buffer):
-                    return
-    except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(f"{path}: could not read past {offset / native_rate:.1f} s ({exc})") from exc
+    with open_audio(path) as reader:
+        rate, max_len = reader.samplerate, int(config.max_seconds * reader.samplerate)
+        buffer = np.zeros(0, dtype=np.float32)
+        yielded = False
+        while True:
+            try:
+                buffer = np.concatenate([buffer, reader.read(max_len + 1 - len(buffer))])
+            except DecodeError as exc:
+                raise AudioError(f"{path}: could not read past {offset / rate:.1f} s ({exc.reason})") from exc
+            except OSError as exc:
+                raise AudioError(f"{path}: reading failed ({exc.strerror or exc})") from exc
+            more = len(buffer) > max_len
+            cut = next_cut(buffer, rate, config, more)
+            cut = len(buffer) if cut is None else cut
+            piece = resample(validate_waveform(buffer[:cut], str(path), 1), rate, sample_rate)
+            if len(piece) >= min_samples:
+                yielded = True
+                yield Piece(offset / rate, piece)
+            offset += cut
+            buffer = buffer[cut:]
+            if not more and not len(buffer):
+                break
+    if not yielded:  # a file of unknown length turned out shorter than one feature window
+        raise AudioError(f"{path}: audio is shorter than one feature frame ({min_samples} samples)")

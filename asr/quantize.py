@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import warnings
-
-import torch
+from typing import TYPE_CHECKING
 
 from asr.errors import ConfigError
+
+if TYPE_CHECKING:  # imported when quantizing: the command line reads QUANTIZATIONS for its help
+    import torch
 
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("int8",)
-QUANTIZED_LAYERS = {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear}
 
 
 def check_quantization(quantize: str | None) -> None:
@@ -31,12 +32,16 @@ def check_quantization(quantize: str | None) -> None:
 def quantize_network(network: torch.nn.Module, quantize: str) -> torch.nn.Module:
     """An inference-only copy of ``network`` with int8 LSTM and linear weights; its forward
     takes and returns the same shapes as ``network``'s."""
+    import torch
+
     check_quantization(quantize)
     with warnings.catch_warnings():
         # PyTorch 2.10+ points users of torch.ao's eager quantization at torchao; the API works
         # and is what the CPU kernels for quantized LSTMs (fbgemm) are reached through.
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*torchao.*")
-        quantized = torch.ao.quantization.quantize_dynamic(network.eval(), QUANTIZED_LAYERS, dtype=torch.qint8)
+        quantized = torch.ao.quantization.quantize_dynamic(
+            network.eval(), {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear}, dtype=torch.qint8
+        )
     logger.info("quantized the network's recurrent and linear weights to int8 (dynamic quantization)")
     return quantized.eval()

@@ -38,6 +38,14 @@ class Transcript:
     duration: float  # seconds of audio
     words: tuple[Word, ...] = ()
     segments: tuple[Segment, ...] = field(default_factory=tuple)
+    # Why this audio could not be transcribed (the message names it), in the results of
+    # Model.transcribe_batch, which goes on past it; None for every audio that was transcribed.
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str) -> Transcript:
+        """The result for an audio that could not be read or used: no text, and ``error``."""
+        return cls(text="", duration=0.0, error=error)
 
     @classmethod
     def from_segments(cls, segments: Sequence[Segment], duration: float) -> Transcript:
@@ -60,4 +68,4 @@ class Transcript:
                 | ({"nbest": [asdict(a) for a in s.nbest]} if s.nbest else {})
                 for s in self.segments
             ],
-        }
+        } | ({"error": self.error} if self.error is not None else {})

@@ -5,13 +5,18 @@ PortAudio) only when it runs. The decoders (greedy, beam) are the library's own,
 from :mod:`asr.decoding.registry`.
 """
 
-from streaming.endpoint import EndpointConfig
-from streaming.stream import Recognizer, RecognizerConfig, Stream, StreamFinishedError
+from importlib import import_module
 
-__all__ = [
-    "EndpointConfig",
-    "Recognizer",
-    "RecognizerConfig",
-    "Stream",
-    "StreamFinishedError",
-]
+# Each name and the module that defines it, imported when first used (PEP 562): the command
+# line reads EndpointConfig's defaults for its help without importing torch.
+_EXPORTS = {
+    "EndpointConfig": "endpoint", "Recognizer": "stream", "RecognizerConfig": "stream", "Stream": "stream",
+    "StreamFinishedError": "stream",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

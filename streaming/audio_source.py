@@ -4,12 +4,21 @@ Both yield mono float32 blocks at their own rate; the dictation loop resamples t
 microphone callback only copies each block into a queue (it runs on PortAudio's thread and must
 never block); overflows it reports are counted, never fatal. sounddevice is imported only here,
 only when a microphone is opened, so ``import streaming`` works without PortAudio.
+
+A machine that cannot keep up with real time must not queue audio without bound: the text would
+fall further and further behind the speaker, and a Ctrl+C would wait for all of it. The queue
+holds at most ``max_backlog`` seconds; past that the oldest block is dropped and counted in
+:attr:`SourceStats.dropped_seconds` (a realtime file replay drops the same way). A
+:class:`StopRequest` (set by Ctrl+C) ends a source: it stops capturing and yields only what it
+had already captured.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,15 +26,20 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import soundfile
 
-from asr.errors import ASRError, AudioError
+from asr.audio_decode import open_audio
+from asr.errors import ASRError
 
 logger = logging.getLogger(__name__)
 
 PORTAUDIO_PACKAGE = "libportaudio2"
 BLOCK_SECONDS = 0.1  # 100 ms blocks: short enough for live partials, long enough to be cheap
-QUEUE_TIMEOUT_SECONDS = 0.5
+# How often a source waiting for audio looks at its StopRequest: a Ctrl+C is seen this soon.
+POLL_SECONDS = 0.1
+# Audio waiting longer than this to be recognized is dropped, oldest first: the text stays at most
+# this far behind the speaker. Room for a hiccup (a first chunk, a busy moment) of a machine that
+# keeps up on average.
+MAX_BACKLOG_SECONDS = 2.0
 # A live device delivers a block every BLOCK_SECONDS; none for this long means it went away
 # (unplugged, or its sound server died) even if PortAudio still calls the stream active.
 DEVICE_SILENT_SECONDS = 5.0
@@ -62,14 +76,47 @@ def list_devices() -> str:
 
 @dataclass
 class SourceStats:
-    overflows: int = 0
-    blocks: int = 0
+    overflows: int = 0  # blocks PortAudio flagged: it lost audio before we saw it
+    blocks: int = 0  # blocks yielded
+    dropped_seconds: float = 0.0  # audio dropped because recognition fell behind real time
+
+
+class StopRequest:
+    """Asks a live source and the dictation loop to stop; :meth:`set` is safe in a signal
+    handler, and the time it was first set is kept (the dictation finishes within a grace
+    period of it)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.at: float | None = None  # time.monotonic() when first set
+
+    def set(self) -> None:
+        if self.at is None:
+            self.at = time.monotonic()
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def overdue(self, grace_seconds: float) -> bool:
+        """Whether it was set more than ``grace_seconds`` ago."""
+        return self.at is not None and time.monotonic() - self.at > grace_seconds
+
+
+def _backlog_blocks(max_backlog: float) -> int:
+    if not max_backlog > 0:
+        raise ValueError(f"max_backlog must be a positive number of seconds, got {max_backlog}")
+    return max(1, round(max_backlog / BLOCK_SECONDS))
 
 
 class Microphone:
-    """Blocks from a PortAudio capture device at its native rate, mixed to mono."""
+    """Blocks from a PortAudio capture device at its native rate, mixed to mono; at most
+    ``max_backlog`` seconds wait (see the module docstring). Iterate once."""
 
-    def __init__(self, device: int | str | None = None) -> None:
+    def __init__(
+        self, device: int | str | None = None, stop: StopRequest | None = None, max_backlog: float = MAX_BACKLOG_SECONDS
+    ) -> None:
+        capacity = _backlog_blocks(max_backlog)
         self.sd = import_sounddevice()
         try:
             info = self.sd.query_devices(device, kind="input")
@@ -79,16 +126,41 @@ class Microphone:
         self.name = info["name"]
         self.sample_rate = int(info["default_samplerate"])
         self.channels = max(1, min(2, int(info["max_input_channels"])))
-        self.blocks: queue.Queue[np.ndarray] = queue.Queue()
+        self.blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=capacity)
+        self.stop = stop or StopRequest()
         self.stats = SourceStats()
         self.stream = None
 
     def _callback(self, indata: np.ndarray, frames: int, time_info, status) -> None:
         if status.input_overflow:
             self.stats.overflows += 1
-        self.blocks.put(indata.mean(axis=1, dtype=np.float32))
+        block = indata.mean(axis=1, dtype=np.float32)
+        while True:  # never blocks: a full queue gives up its oldest block
+            try:
+                self.blocks.put_nowait(block)
+                return
+            except queue.Full:
+                try:
+                    oldest = self.blocks.get_nowait()
+                except queue.Empty:  # the reader took it meanwhile
+                    continue
+                self.stats.dropped_seconds += len(oldest) / self.sample_rate
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        self._open()
+        try:
+            yield from self._captured()
+        finally:
+            self._close()
+        while True:  # stopped: what was captured before the stop, no more
+            try:
+                block = self.blocks.get_nowait()
+            except queue.Empty:
+                return
+            self.stats.blocks += 1
+            yield block
+
+    def _open(self) -> None:
         try:
             self.stream = self.sd.InputStream(
                 device=self.device, samplerate=self.sample_rate, channels=self.channels, dtype="float32",
@@ -98,23 +170,25 @@ class Microphone:
         except self.sd.PortAudioError as exc:
             raise DeviceError(f"cannot open capture device {self.name!r}: {exc}") from exc
         logger.info("recording from %s at %d Hz", self.name, self.sample_rate)
+
+    def _captured(self) -> Iterator[np.ndarray]:
+        """Blocks as they come, until the stop request; a device gone silent raises."""
         last_block = time.monotonic()
-        try:
-            while True:
-                try:
-                    block = self.blocks.get(timeout=QUEUE_TIMEOUT_SECONDS)
-                except queue.Empty:
-                    silent = time.monotonic() - last_block
-                    if not self.stream.active or silent > DEVICE_SILENT_SECONDS:
-                        raise DeviceError(
-                            f"capture device {self.name!r} stopped delivering audio ({silent:.1f} s without any)"
-                        ) from None
-                    continue
-                last_block = time.monotonic()
-                self.stats.blocks += 1
-                yield block
-        finally:
-            self._close()
+        while not self.stop.is_set():
+            try:
+                block = self.blocks.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                silent = time.monotonic() - last_block
+                if self.stop.is_set():  # asked to stop: the device stopping too is no error
+                    break
+                if not self.stream.active or silent > DEVICE_SILENT_SECONDS:
+                    raise DeviceError(
+                        f"capture device {self.name!r} stopped delivering audio ({silent:.1f} s without any)"
+                    ) from None
+                continue
+            last_block = time.monotonic()
+            self.stats.blocks += 1
+            yield block
 
     def _close(self) -> None:
         """Stop and close the stream; a device that is gone may refuse both, which is fine."""
@@ -126,27 +200,66 @@ class Microphone:
 
 
 class FileSource:
-    """Blocks of an audio file at its own rate, optionally paced like a live microphone."""
+    """Blocks of an audio file at its own rate, optionally paced like a live microphone.
 
-    def __init__(self, path: str | Path, realtime: bool = False) -> None:
+    Paced (``realtime``), it is a microphone that happens to read a file: a block is yielded
+    once it has been "spoken", a reader more than ``max_backlog`` seconds behind skips ahead
+    (counted in :attr:`SourceStats.dropped_seconds`), and a stop yields only what had been
+    spoken by then. Not paced, it yields as fast as it is read and a stop ends it at once.
+    """
+
+    def __init__(
+        self, path: str | Path, realtime: bool = False, stop: StopRequest | None = None,
+        max_backlog: float = MAX_BACKLOG_SECONDS,
+    ) -> None:  # fmt: skip
         self.path = Path(path)
-        try:
-            info = soundfile.info(str(self.path))
-        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise AudioError(f"{self.path}: not a readable audio file ({exc})") from exc
-        self.sample_rate = int(info.samplerate)
+        self.max_backlog_blocks = _backlog_blocks(max_backlog)
+        with open_audio(self.path) as reader:  # the rate now, and a clear error before any replay
+            self.sample_rate = reader.samplerate
         self.realtime = realtime
+        self.stop = stop or StopRequest()
         self.stats = SourceStats()
 
     def __iter__(self) -> Iterator[np.ndarray]:
         block = int(BLOCK_SECONDS * self.sample_rate)
-        start = time.monotonic()
-        played = 0
-        for data in soundfile.blocks(str(self.path), blocksize=block, dtype="float32", always_2d=True):
-            played += len(data)
-            if self.realtime:  # a microphone delivers a block once it has been spoken
-                delay = start + played / self.sample_rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            self.stats.blocks += 1
-            yield data.mean(axis=1, dtype=np.float32)
+        # Any format asr.audio_decode.open_audio reads (M4A, WebM, ... through FFmpeg),
+        # in mono blocks; a block is short only at the real end, whatever the header said.
+        with open_audio(self.path) as audio:
+            frames = audio.frames if audio.frames is not None else math.inf  # the replay's end, if known
+            position = 0  # samples read or skipped
+            start = time.monotonic()
+            while True:
+                if self.realtime:
+                    skip = self._wait_until_spoken(start, position, position + block, frames)
+                    if skip is None:
+                        return
+                    position += len(audio.read(skip)) if skip else 0
+                if not self.realtime and self.stop.is_set():
+                    return
+                data = audio.read(block)
+                position += len(data)
+                if len(data) == 0:
+                    return
+                self.stats.blocks += 1
+                yield data
+
+    def _wait_until_spoken(self, start: float, position: int, end: int, frames: float) -> int | None:
+        """Wait until the file's first ``end`` samples (of ``frames``) have been spoken (replayed
+        from ``start``); the samples after ``position`` that a reader this late could no longer
+        hold are to be skipped: how many, or None once stopped before the wait ended."""
+        capacity = self.max_backlog_blocks * round(BLOCK_SECONDS * self.sample_rate)
+        end = min(end, frames)
+        skip = 0
+        while True:
+            now = self.stop.at if self.stop.is_set() else time.monotonic()
+            spoken = min(round((now - start) * self.sample_rate), frames)
+            late = spoken - capacity - (position + skip)
+            if late > 0:  # a microphone's queue would have dropped these
+                skip += late
+                self.stats.dropped_seconds += late / self.sample_rate
+                end = min(end + late, frames)
+            if spoken >= end:
+                return int(skip)
+            if self.stop.is_set():
+                return None
+            time.sleep(min(POLL_SECONDS, (end - spoken) / self.sample_rate))

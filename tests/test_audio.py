@@ -225,3 +225,24 @@ def test_decoder_messages_from_several_threads_stay_apart(capfd):
     assert all(m.count == 50 and m.lines == [f"Note: from {m.name}"] * MAX_KEPT_LINES for m in readers)
     for m in readers:
         m.close()
+
+
+def test_integer_pcm_is_scaled_to_floats_and_other_integers_are_refused():
+    import numpy as np
+    import pytest
+
+    from asr.audio import float_samples, validate_waveform
+    from asr.errors import AudioError
+
+    full = np.array([-32768, -16384, 0, 16384, 32767], dtype=np.int16)
+    assert validate_waveform(full, "x", 1).tolist() == pytest.approx([-1.0, -0.5, 0.0, 0.5, 32767 / 32768])
+    assert validate_waveform(full, "x", 1).dtype == np.float32
+    assert float_samples(np.array([-(2**31), 2**30], dtype=np.int32), "x").tolist() == [-1.0, 0.5]
+    assert float_samples(np.array([0, 64, 128, 255], dtype=np.uint8), "x").tolist() == [-1.0, -0.5, 0.0, 127 / 128]
+    assert float_samples(np.array([-128, 64], dtype=np.int8), "x").tolist() == [-1.0, 0.5]
+    assert float_samples(np.zeros((4, 2), dtype=np.int16), "x").shape == (4, 2)  # any shape
+    floats = np.array([0.25, -0.5], dtype=np.float64)
+    assert float_samples(floats, "x").dtype == np.float32 and float_samples(floats, "x").tolist() == [0.25, -0.5]
+    for dtype in (np.int64, np.uint16, np.bool_, np.complex64):
+        with pytest.raises(AudioError, match=f"<chunk>: samples of dtype {np.dtype(dtype)}"):
+            validate_waveform(np.zeros(4, dtype=dtype), "<chunk>", 1)

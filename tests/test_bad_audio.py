@@ -109,7 +109,10 @@ def test_the_python_api_works_or_names_the_file_and_problem(model, inputs, name)
         assert transcript.duration > 0
         if name == "very long file":
             assert transcript.duration == pytest.approx(LONG_SECONDS, abs=0.01)
-            assert len(transcript.segments) <= LONG_SECONDS / 15 or not transcript.text
+            # Speech with no pauses is cut in the second half of each window: no piece is
+            # shorter than half a window.
+            half_window = asr.TranscribeOptions().max_segment_seconds / 2
+            assert len(transcript.segments) <= LONG_SECONDS / half_window or not transcript.text
         return
     with pytest.raises(AudioError) as caught:
         model.transcribe(inputs[name])

@@ -4,7 +4,8 @@ behind. Dictation counts it, warns, and carries on.
 A real overflow cannot be provoked on demand through PulseAudio (it buffers a stalled client for
 minutes), so PortAudio is stood in for here: a stream that calls the real
 :class:`streaming.audio_source.Microphone` callback from its own thread with real
-``sounddevice.CallbackFlags``. The real device path is tested in tests/test_dictate_device.py.
+``sounddevice.CallbackFlags``, one block every 100 ms as a device does (or all at once: a reader
+that stalled). The real device path is tested in tests/test_dictate_device.py.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ class StandInPortAudio:
 
     PortAudioError = sounddevice.PortAudioError
 
-    def __init__(self, audio: np.ndarray, interrupt_at_end: bool) -> None:
+    def __init__(self, audio: np.ndarray, interrupt_at_end: bool, paced: bool = True) -> None:
         self.audio = audio
         self.interrupt_at_end = interrupt_at_end  # then Ctrl+C once all is delivered
+        self.paced = paced  # a block every BLOCK / RATE seconds, as a device delivers them
 
     def query_devices(self, device=None, kind=None) -> dict:
         return {"name": "stand-in microphone", "default_samplerate": RATE, "max_input_channels": 1}
@@ -62,6 +64,8 @@ class StandInStream:
             status.input_overflow = index in OVERFLOWED_BLOCKS
             block = audio[start : start + self.blocksize, None]
             self.callback(block, len(block), None, status)
+            if self.portaudio.paced:
+                time.sleep(BLOCK / RATE)
         if self.portaudio.interrupt_at_end:
             delivered = self.callback.__self__.blocks  # the microphone's queue
             while not delivered.empty():  # the user waits for the last words, then presses Ctrl+C

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from asr.formats import FORMATS, CueConfig, render, subtitle_cues, timestamp, wrap
+from asr.formats import FORMATS, CueConfig, render, render_named, segment_line, subtitle_cues, timestamp, wrap
 from asr.transcript import Segment, Transcript, Word
 
 SRT_BLOCK = re.compile(r"^(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+)$", re.DOTALL)
@@ -127,3 +127,32 @@ def test_unknown_format_is_refused():
     assert "srt" in FORMATS
     with pytest.raises(ValueError, match="unknown output format 'doc'"):
         render(Transcript("", 1.0), "doc")
+
+
+def test_several_inputs_on_one_stream_are_told_apart_in_each_formats_way():
+    transcript = transcript_of([("HELLO", 0.5, 0.9), ("WORLD", 1.0, 1.6)])
+    first, second = (render_named(transcript, "vtt", name, first=name == "a.wav") for name in ("a.wav", "b\n-->.wav"))
+    assert first == "WEBVTT\n\nNOTE a.wav\n\n" + render(transcript, "vtt").removeprefix("WEBVTT\n\n")
+    assert second.startswith("\nWEBVTT\n\nNOTE b ->.wav\n\n")  # a name cannot end the comment or fake a cue
+    assert check_vtt(first.replace("NOTE a.wav\n\n", "")) == 1
+    srt = render_named(transcript, "srt", "a.wav", first=True)
+    assert srt.startswith("==> a.wav <==\n") and check_srt(srt.split("\n", 1)[1]) == 1
+    assert (
+        render_named(transcript, "tsv", "a.wav", first=True)
+        == "input\tstart\tend\ttext\na.wav\t500\t1600\tHELLO WORLD\n"
+    )
+    assert render_named(transcript, "tsv", "b.wav", first=False) == "b.wav\t500\t1600\tHELLO WORLD\n"
+    assert json.loads(render_named(transcript, "json", "a.wav", first=False))["input"] == "a.wav"
+
+
+def test_a_live_segment_is_one_line_of_text_or_json():
+    segment = transcript_of([("HELLO", 0.5, 0.9), ("WORLD", 1.0, 1.6)]).segments[0]
+    assert segment_line(segment, "txt") == "HELLO WORLD\n"
+    record = json.loads(segment_line(segment, "json"))
+    assert record == {
+        "start": 0.0, "end": 1.6, "text": "HELLO WORLD",
+        "words": [{"word": "HELLO", "start": 0.5, "end": 0.9, "confidence": 0.9},
+                  {"word": "WORLD", "start": 1.0, "end": 1.6, "confidence": 0.9}],
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="unknown live output format 'srt'"):
+        segment_line(segment, "srt")

@@ -7,6 +7,8 @@ import hashlib
 import http.server
 import io
 import json
+import logging
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ import pytest
 
 from asr.lm import kenlm as kenlm_build
 from asr.lm.kenlm import APT_HINT, KENLM_SOURCE_SHA256, KenLMError
+from asr.lm.kenlm_progress import CompileProgress, run_logged
 
 # --- KenLM: finding, downloading, unpacking -----------------------------------------------------
 
@@ -143,6 +146,47 @@ def test_missing_boost_is_named(tmp_path, monkeypatch):
         kenlm_build.check_build_prerequisites()
 
 
+# --- what the user sees during a build ----------------------------------------------------------
+
+
+def test_a_build_from_source_is_announced_at_warning_level(tmp_path, monkeypatch, caplog):
+    """The first build takes about a minute: say so where the command line shows it."""
+    monkeypatch.setattr(kenlm_build, "_binaries_on_path", lambda: None)
+    monkeypatch.setattr(kenlm_build, "check_build_prerequisites", lambda: None)
+    monkeypatch.setattr(kenlm_build, "_build_into", lambda install_dir, url, jobs: make_fake_install(install_dir))
+    with caplog.at_level(logging.WARNING, logger="asr.lm.kenlm"):
+        kenlm_build.kenlm_binaries(tmp_path / "cache", jobs=1)
+    notices = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(notices) == 1 and "building KenLM" in notices[0] and "about a minute, once" in notices[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="asr.lm.kenlm"):
+        kenlm_build.kenlm_binaries(tmp_path / "cache", jobs=1)  # cached now: nothing to say
+    assert not caplog.records
+
+
+def test_compile_progress_is_reported_by_percent_without_spamming():
+    now = [0.0]
+    shown: list[str] = []
+    progress = CompileProgress(shown.append, clock=lambda: now[0])
+    for percent in range(0, 101):
+        now[0] += 0.5  # one make line every half second: 50 s in all
+        progress.line(f"[{percent:3d}%] Building CXX object lm/CMakeFiles/kenlm.dir/x{percent}.cc.o")
+        progress.line("some compiler warning")
+    assert shown[-1] == "KenLM compile: 100%"
+    percents = [int(s.split()[-1].rstrip("%")) for s in shown]
+    assert percents == sorted(percents) and 5 <= len(shown) <= 11
+    assert all(b - a >= 10 for a, b in zip(percents, percents[1:-1]))
+
+
+def test_run_logged_copies_the_output_and_feeds_each_line(tmp_path):
+    lines: list[str] = []
+    script = "print('[ 50%] half'); import sys; print('oops', file=sys.stderr); sys.exit(3)"
+    with open(tmp_path / "log", "w") as log:
+        status = run_logged([sys.executable, "-c", script], log, lines.append)
+    assert status == 3
+    assert (tmp_path / "log").read_text() == "[ 50%] half\noops\n" and lines == ["[ 50%] half\n", "oops\n"]
+
+
 # --- slow: real builds --------------------------------------------------------------------------
 
 TINY_CMAKE_PROJECT = {
@@ -156,7 +200,7 @@ TINY_CMAKE_PROJECT = {
 
 
 @pytest.mark.slow
-def test_build_from_source_once_for_concurrent_callers(tmp_path, http_dir, monkeypatch):
+def test_build_from_source_once_for_concurrent_callers(tmp_path, http_dir, monkeypatch, caplog):
     """The whole build path on a tiny cmake project: two threads ask at once, one build happens."""
     root, url = http_dir
     sha = make_tarball(root / "tiny.tar.gz", TINY_CMAKE_PROJECT)
@@ -179,6 +223,8 @@ def test_build_from_source_once_for_concurrent_callers(tmp_path, http_dir, monke
     install = tmp_path / "cache" / f"kenlm-{kenlm_build.KENLM_VERSION}"
     assert json.loads((install / "build.json").read_text())["source_sha256"] == sha
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")] == []
+    shown = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert shown.count("KenLM compile: 100%") == 1 and sum("building KenLM" in m for m in shown) == 1
 
 
 @pytest.mark.slow

@@ -114,6 +114,38 @@ def test_an_hour_of_audio_stays_within_two_gigabytes_and_gives_valid_subtitles(t
     # Cues last at most 7 s, so an hour of speech takes hundreds of them.
     assert check_srt(srt) == check_vtt(vtt) > 3600 / 7 / 2
     # The last cue is in the last repeat of the sample, past the end of the hour.
-    hours, minutes, seconds = srt.rstrip().splitlines()[-2].split(" --> ")[1].split(":")
+    last_timing = [line for line in srt.splitlines() if " --> " in line][-1]  # a cue's text may wrap
+    hours, minutes, seconds = last_timing.split(" --> ")[1].split(":")
     last_end = int(hours) * 3600 + int(minutes) * 60 + float(seconds.replace(",", "."))
     assert transcript["duration"] - len(block) / rate < last_end <= transcript["duration"] and last_end > 3600
+
+
+def test_long_audio_is_cut_at_every_pause_into_pieces_no_longer_than_training_utterances(tmp_path):
+    assert SplitConfig().max_seconds <= 20.0  # the longest training utterances
+    audio = bursts(2.3, 0.5, 20)  # 56 s of "sentences" with pauses between them
+    cuts = cut_points(audio, SAMPLE_RATE, SplitConfig())
+    assert len(cuts) == 19  # one in each pause but the last, which ends the last piece
+    assert all(audio[c - 10 : c + 10].max() == 0 for c in cuts)
+    path = tmp_path / "long.wav"
+    soundfile.write(path, audio, SAMPLE_RATE)
+    starts = [round(p.start * SAMPLE_RATE) for p in pieces(path, SAMPLE_RATE, 400)]
+    assert starts == [0, *cuts]  # read block by block, cut where the whole waveform is
+
+
+def test_pauses_shorter_than_a_piece_minimum_are_not_cut():
+    audio = bursts(0.5, 0.5, 50)  # 50 s: pauses every second
+    config = SplitConfig()
+    bounds = [0, *cut_points(audio, SAMPLE_RATE, config), len(audio)]
+    lengths = np.diff(bounds) / SAMPLE_RATE
+    assert all(lengths[:-1] >= config.min_seconds) and all(lengths <= config.max_seconds)
+
+
+def test_audio_without_pauses_is_cut_at_its_quietest_moments():
+    rng = np.random.default_rng(0)
+    t = np.arange(45 * SAMPLE_RATE) / SAMPLE_RATE
+    audio = ((0.2 + 0.1 * np.sin(2 * np.pi * t / 7)) * rng.standard_normal(t.size)).astype(np.float32)
+    cuts = cut_points(audio, SAMPLE_RATE, SplitConfig())
+    bounds = [0, *cuts, len(audio)]
+    assert all(b - a <= 20 * SAMPLE_RATE for a, b in zip(bounds, bounds[1:]))
+    # The envelope is lowest at 5.25 s + 7 s k: each cut is within a smoothing window of one.
+    assert all(min(abs(c / SAMPLE_RATE - (5.25 + 7 * k)) for k in range(7)) < 0.5 for c in cuts)

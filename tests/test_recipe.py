@@ -189,3 +189,12 @@ def test_report_plots_and_tabulates_a_run(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     rows = table.read_text().strip().splitlines()
     assert "| kathleen | speechocean762 |" in rows[2] and rows[-1].startswith("| 3 | 30 | 33.33 | 40.00 | 25.00 |")
+
+
+def test_report_chains_runs_that_continue_one_another():
+    report = importlib.import_module("recipes.english.report")
+    first = [{"epoch": e, "step": 10 * e} for e in (1, 2)]
+    second = [{"epoch": e, "step": 7 * e} for e in (1, 2, 3)]
+    chained = report.chained({"a": first, "b": second})
+    assert [(r["epoch"], r["step"]) for r in chained["a"]] == [(1, 10), (2, 20)]
+    assert [(r["epoch"], r["step"]) for r in chained["b"]] == [(3, 27), (4, 34), (5, 41)]

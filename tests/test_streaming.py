@@ -15,6 +15,7 @@ from asr.errors import ConfigError
 from asr.features import FeatureConfig, FeatureExtractor, LogMel, StatsAccumulator
 from asr.network import CTCModel, ModelConfig
 from asr.tokenizer import CharTokenizer
+from asr.vad import blank_silence
 from streaming import EndpointConfig, Recognizer, RecognizerConfig, StreamFinishedError
 
 
@@ -276,3 +277,24 @@ def test_streaming_bench_measures_chunks_latency_and_memory(streaming_model, spe
     assert 0 < labelled.wer < 1 and result.wer is None  # right once, wrong once
     before, after = memory_growth(recognizer, speechlike, total_seconds=10)
     assert before > 0 and after > 0
+
+
+def test_silence_is_blank_for_any_chunking_and_speech_after_it_is_kept(streaming_model, speechlike):
+    from asr.vad import EnergyVadConfig, LiveAudibility
+
+    recognizer = Recognizer(streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    silence = np.zeros(3 * 16000, np.float32)
+    audio = np.concatenate([silence, speechlike, silence])
+    log_probs = streaming_model.log_probs(audio)  # (T', V): what the model makes of it, unjudged
+    live = LiveAudibility(16000, streaming_model.network.config.stack_frames)
+    live.accept(audio)
+    keep = live.keep(0, log_probs.shape[0])
+    margin = round(EnergyVadConfig().speech_margin_seconds / 0.04)  # output frames of 40 ms
+    assert not keep[:70].any() and keep[80 : 120 + margin].all() and not keep[-30:].any()
+    expected = greedy_decode(
+        blank_silence(log_probs, keep, streaming_model.tokenizer.blank_id), streaming_model.tokenizer
+    )
+    assert expected.text == greedy_decode(log_probs[75:-30], streaming_model.tokenizer).text  # speech kept whole
+    assert greedy_decode(log_probs, streaming_model.tokenizer).text != expected.text  # it emits in silence
+    for seed in range(3):
+        assert feed_in_random_chunks(recognizer, audio, seed).text == expected.text

@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from asr.api import Model
 from asr.metrics import error_rates
+from asr.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,8 @@ def bench_transcribe(
     """Time ``model.transcribe(waveform, **decode_options)`` over ``(T,)`` waveforms at the
     model's rate (with ``batch_seconds``, ``model.transcribe_batch`` of them all instead): what a
     user waits for once the model is loaded and the files read. One warm-up call on the first
-    waveform, then the fastest of ``repeats`` passes counts."""
-    torch.set_num_threads(threads)
-    model.transcribe(waveforms[0], **decode_options)  # warm-up: first-call allocations
+    waveform, then the fastest of ``repeats`` passes counts. The model computes on ``threads``
+    threads whatever its own setting (an outer :func:`torch_threads` block holds)."""
 
     def one_pass() -> None:
         if batch_seconds is not None:
@@ -57,8 +56,10 @@ def bench_transcribe(
         for waveform in waveforms:
             model.transcribe(waveform, **decode_options)
 
-    # The fastest pass is the one least disturbed by other work on the machine.
-    transcribe_seconds = min(_seconds(one_pass) for _ in range(repeats))
+    with torch_threads(threads):
+        model.transcribe(waveforms[0], **decode_options)  # warm-up: first-call allocations
+        # The fastest pass is the one least disturbed by other work on the machine.
+        transcribe_seconds = min(_seconds(one_pass) for _ in range(repeats))
     audio_seconds = sum(w.size for w in waveforms) / model.sample_rate
     return BenchResult(len(waveforms), audio_seconds, transcribe_seconds, threads)
 
@@ -90,14 +91,14 @@ def compare_systems(
 
     ``transcribe`` maps a waveform to normalised text; one warm-up call each is not timed.
     """
-    torch.set_num_threads(threads)
     audio_seconds = sum(w.size for w in waveforms) / sample_rate
     scores = []
     for name, transcribe in systems:
-        transcribe(waveforms[0])
-        start = time.perf_counter()
-        hypotheses = [transcribe(w) for w in waveforms]
-        seconds = time.perf_counter() - start
+        with torch_threads(threads):  # over each model's own setting: every system on ``threads``
+            transcribe(waveforms[0])
+            start = time.perf_counter()
+            hypotheses = [transcribe(w) for w in waveforms]
+            seconds = time.perf_counter() - start
         rates = error_rates(texts, hypotheses)
         scores.append(SystemScore(name, rates.wer, rates.cer, seconds / audio_seconds))
         logger.info("%s: WER %.2f%%, RTF %.4f", name, 100 * rates.wer, seconds / audio_seconds)

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from asr.bench.latency import ReferenceWord, match_words
 from asr.metrics import error_rates
+from asr.threads import torch_threads
 from asr.transcript import Transcript
 from streaming.stream import Recognizer
 
@@ -79,14 +79,14 @@ def bench_streaming(
             are matched to them by minimum-edit alignment (hits and substitutions).
         texts: per waveform, its normalised reference transcript, to score the streamed text.
     """
-    torch.set_num_threads(threads)
     rate = recognizer.sample_rate
     chunk = int(CHUNK_SECONDS * rate)
     references = references or [None] * len(waveforms)
     times, latencies, labelled, hypotheses = [], [], [], []
     audio_seconds = 0.0
     for waveform, reference in zip(waveforms, references):
-        chunk_times, transcript, shown = _stream_one(recognizer, waveform, chunk)
+        with torch_threads(threads):  # over the recognizer's own setting
+            chunk_times, transcript, shown = _stream_one(recognizer, waveform, chunk)
         times += chunk_times
         hypotheses.append(transcript.text)
         words = transcript.words

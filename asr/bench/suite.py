@@ -35,6 +35,7 @@ from asr.errors import ASRError
 from asr.manifest import Utterance
 from asr.metrics import error_rates
 from asr.text import normalize_text
+from asr.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ def run_suite(model_name: str | None, inputs: BenchInputs, config: SuiteConfig) 
     for section in config.sections:
         logger.info("bench: %s", section)
         figures += SECTION_RUNNERS[section](model, inputs, audio, config)
-    torch.set_num_threads(1)
     return figures
 
 
@@ -128,12 +128,12 @@ def _pocketsphinx_figure(model: Model, audio: Audio, ours: float) -> Figure | No
     except PeerUnavailableError as exc:
         logger.info("bench: %s; the comparison with it is left out", exc)
         return None
-    torch.set_num_threads(1)
     waveforms = _at_rate(audio, model.sample_rate, peer.sample_rate)
-    start = time.perf_counter()
-    for waveform in waveforms:
-        peer.transcribe(waveform)
-    seconds = time.perf_counter() - start
+    with torch_threads(1):
+        start = time.perf_counter()
+        for waveform in waveforms:
+            peer.transcribe(waveform)
+        seconds = time.perf_counter() - start
     audio_seconds = sum(w.size for w in waveforms) / peer.sample_rate
     return Figure("offline", "transcribe, greedy, file by file, 1 thread, against pocketsphinx", ours, "x real time",
                   "pocketsphinx", audio_seconds / seconds, floor=PEER_SPEED_FLOOR)  # fmt: skip
@@ -149,8 +149,8 @@ def _at_rate(audio: Audio, rate: int, wanted: int) -> Audio:
 def _compute(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     from asr.bench.compute import bench_forward
 
-    torch.set_num_threads(1)
-    return bench_forward(model.network, int(FORWARD_SECONDS * FEATURE_FRAMES_PER_SECOND), config.repeats)
+    with torch_threads(1):
+        return bench_forward(model.network, int(FORWARD_SECONDS * FEATURE_FRAMES_PER_SECOND), config.repeats)
 
 
 def _streaming(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
@@ -177,8 +177,8 @@ def _streaming(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteCon
 def _features(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     from asr.bench.compute import bench_features
 
-    torch.set_num_threads(1)
-    return bench_features(np.concatenate(audio), model.checkpoint.features, config.repeats)
+    with torch_threads(1):
+        return bench_features(np.concatenate(audio), model.checkpoint.features, config.repeats)
 
 
 def _training(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
@@ -211,11 +211,11 @@ def _quantization(model: Model, inputs: BenchInputs, audio: Audio, config: Suite
         )  # fmt: skip
     scored = [u for u in inputs.utterances if u.text]
     if scored:
-        torch.set_num_threads(config.all_threads)
         texts = [normalize_text(u.text) for u in scored]
         waveforms = [load_audio(u.audio, model.sample_rate) for u in scored]
-        wer32 = error_rates(texts, [t.text for t in model.transcribe_batch(waveforms)]).wer
-        wer8 = error_rates(texts, [t.text for t in quantized.transcribe_batch(waveforms)]).wer
+        with torch_threads(config.all_threads):  # over the models' own setting: accuracy, not speed
+            wer32 = error_rates(texts, [t.text for t in model.transcribe_batch(waveforms)]).wer
+            wer8 = error_rates(texts, [t.text for t in quantized.transcribe_batch(waveforms)]).wer
         change = 100 * abs(wer8 - wer32) / wer32 if wer32 else 0.0
         figures.append(
             Figure("quantization", "int8 WER change, greedy", change, "% relative", ceiling=QUANTIZED_WER_CEILING_PERCENT,

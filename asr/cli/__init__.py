@@ -1,2 +1,4 @@
 """The ``asr`` command: ``main`` (the parser and file commands), ``common`` (what subcommands
-share), ``align``, ``live`` (``asr dictate``) and ``bench``."""
+share), ``args`` (checked flag values, help with defaults), ``errors`` (how a command ends),
+``output`` (where transcripts go), ``align``, ``live`` (``asr dictate``), ``bench``, ``models``
+and ``stats``."""

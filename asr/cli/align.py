@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from asr.alignment import timed_words
+from asr.alignment import AlignmentError, timed_words
 from asr.api import Model
 from asr.audio import AudioInput, load_audio
 from asr.errors import ASRError
@@ -28,19 +28,24 @@ def align_file(model: Model, audio: AudioInput, text: str) -> Transcript:
 
     Raises:
         AudioError: the audio cannot be used.
-        AlignmentError: the text is too long for the audio.
+        AlignmentError: the text is too long for the audio; the message names the audio file.
     """
     waveform = load_audio(audio, model.sample_rate, min_samples=model.min_samples)
     duration = waveform.size / model.sample_rate
     normalized = normalize_text(text)
-    words = timed_words(
-        model.log_probs(waveform),
-        waveform,
-        normalized,
-        model.tokenizer,
-        model.sample_rate,
-        model.seconds_per_output_frame,
-    )
+    try:
+        words = timed_words(
+            model.log_probs(waveform),
+            waveform,
+            normalized,
+            model.tokenizer,
+            model.sample_rate,
+            model.seconds_per_output_frame,
+        )
+    except AlignmentError as exc:
+        if isinstance(audio, str | os.PathLike):
+            raise AlignmentError(f"{audio}: {exc}") from exc
+        raise
     segments = (Segment(normalized, 0.0, round(duration, 3), words),) if words else ()
     return Transcript(normalized, duration, words, segments)
 

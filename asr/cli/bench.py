@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from asr.bench.report import SECTIONS
+from asr.cli.args import non_negative_float, positive_float, positive_int
 from asr.cli.common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options
 from asr.cli.live import recognizer_from_args
 from asr.errors import ASRError
@@ -74,7 +75,7 @@ def _bench_peers(args: argparse.Namespace) -> int:
     if args.model is None:
         systems = bundled_systems()
     else:
-        model = load_model(args.model, args.quantize)
+        model = load_model(args.model, args.quantize, threads=args.threads)
         options = decode_options(args)
         peer = PocketSphinx()
         systems = [(f"{model.name or args.model} ({args.decoder})", lambda w: model.transcribe(w, **options).text)]
@@ -123,8 +124,8 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "and with --peers each manifest is one evaluation set",
     )  # fmt: skip
     p.add_argument("--sections", default=None, help=f"comma-separated subset of: {', '.join(SECTIONS)}")
-    p.add_argument("--seconds", type=float, default=60.0, help="audio for the speed figures (the first files)")
-    p.add_argument("--repeats", type=int, default=3, help="timed passes; the fastest counts")
+    p.add_argument("--seconds", type=positive_float, default=60.0, help="audio for the speed figures (the first files)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed passes; the fastest counts")
     p.add_argument("--json", default=None, metavar="FILE", help="also write every figure and its context here")
     p.add_argument(
         "--streaming", action="store_true",
@@ -138,9 +139,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "WER, CER and RTF of each",
     )  # fmt: skip
     p.add_argument(
-        "--soak-seconds", type=float, default=0.0,
+        "--soak-seconds", type=non_negative_float, default=0.0,
         help="with --streaming: also feed one stream this long (the audio repeated) and report memory growth",
     )  # fmt: skip
-    add_model_flags(p)
+    add_model_flags(p, default=None)
     add_decoder_flags(p)
     p.set_defaults(func=cmd_bench)

@@ -10,65 +10,54 @@ import argparse
 import json
 import logging
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
+from asr.cli.args import (
+    MIN_SEGMENT_SECONDS,
+    Parser,
+    float_at_least,
+    int_at_least,
+    non_negative_int,
+    positive_int,
+)
 from asr.cli.bench import add_bench_parser
+from asr.cli.common import EXIT_ERROR as EXIT_ERROR  # tests and scripts import the statuses from here
 from asr.cli.common import (
-    EXIT_ERROR,
     EXIT_OK,
     EXIT_SOME_FAILED,
     add_decoder_flags,
     add_model_flags,
     decode_options,
+    load_model_from_args,
 )
+from asr.cli.errors import make_output_dir, read_text_argument, run_command
 from asr.cli.live import add_dictate_parser
+from asr.cli.models import add_models_parser
+from asr.cli.output import OUTPUT_FORMATS, TranscriptWriter
+from asr.cli.output import output_names as output_names  # tests and scripts import it from here
+from asr.cli.serve import add_serve_parser
+from asr.cli.stats import add_stats_parser
 from asr.errors import ASRError, ConfigError
-from asr.files import write_text_atomic
+from asr.longform_config import SplitConfig
 
 if TYPE_CHECKING:
     from asr.tokenizer import Tokenizer
 
 logger = logging.getLogger("asr")
 
-OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
-
-
-def output_names(paths: list[str]) -> dict[str, str]:
-    """The name each input's outputs get in ``--output-dir``: its stem (``talk`` for
-    ``talk.flac``), or its whole file name where two inputs share a stem (``talk.flac``,
-    ``talk.wav``), so that no output overwrites another.
-
-    Raises:
-        ConfigError: two inputs in different folders have the same file name.
-    """
-    stems = Counter(Path(p).stem for p in paths)
-    names = {p: Path(p).stem if stems[Path(p).stem] == 1 else Path(p).name for p in dict.fromkeys(paths)}
-    clashes = [name for name, count in Counter(names.values()).items() if count > 1]
-    if clashes:
-        raise ConfigError(
-            f"inputs in different folders share the file name {clashes[0]!r}, so their outputs would "
-            "overwrite each other in --output-dir: rename one or run them separately"
-        )
-    return names
-
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from asr.api import load_model
+    from asr.audio_decode import STDIN
     from asr.file_batches import transcribe_files
-    from asr.formats import FORMATS, render
 
-    torch.set_num_threads(args.threads)
-    model = load_model(args.model, args.quantize)
+    if args.files.count(STDIN) > 1:
+        raise ConfigError(f"{STDIN} (standard input) can be given once: it is read once")
+    # Before any work: a combination that cannot be written is refused up front.
+    writer = TranscriptWriter(args.files, args.output_format, args.output_dir, args.keep_folders)
+    model = load_model_from_args(args)
     failed = 0
-    formats = FORMATS if args.output_format == "all" else (args.output_format,)
-    if args.output_dir:
-        names = output_names(args.files)  # before any work: a clash is refused up front
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     word_timestamps = args.word_timestamps or args.output_format in ("srt", "vtt", "tsv", "all")
     results = transcribe_files(
         model, args.files, progress=sys.stderr.isatty(), word_timestamps=word_timestamps,
@@ -79,29 +68,16 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             print(f"error: {transcript}", file=sys.stderr)
             failed += 1
             continue
-        if args.output_dir:
-            for fmt in formats:
-                write_text_atomic(Path(args.output_dir) / f"{names[path]}.{fmt}", render(transcript, fmt))
-        elif args.output_format == "txt":
-            prefix = f"{path}: " if len(args.files) > 1 else ""
-            sys.stdout.write(prefix + render(transcript, "txt"))
-        else:
-            for fmt in formats:
-                sys.stdout.write(render(transcript, fmt))
-        sys.stdout.flush()
-    if failed:
+        writer.write(path, transcript)
+    if failed and len(args.files) > 1:  # one input's error line says it all
         print(f"{failed} of {len(args.files)} file(s) failed", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from asr.api import load_model
     from asr.evaluate import evaluate
 
-    torch.set_num_threads(args.threads)
-    summary = evaluate(
-        load_model(args.model, args.quantize), args.manifest, report_dir=args.report_dir, **decode_options(args)
-    )
+    summary = evaluate(load_model_from_args(args), args.manifest, report_dir=args.report_dir, **decode_options(args))
     print(
         f"WER {100 * summary['wer']:.2f}% CER {100 * summary['cer']:.2f}% "
         f"({summary['utterances']} utterances, {summary['words']} words, {len(summary['failed'])} failed, "
@@ -111,19 +87,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from asr.api import load_model
     from asr.cli.align import align_file, align_manifest
     from asr.formats import render
 
-    torch.set_num_threads(args.threads)
-    model = load_model(args.model, args.quantize)
+    if not args.manifest and (not args.audio or args.text is None):
+        raise ConfigError("give AUDIO and TEXT, or --manifest")
+    text = None if args.manifest else read_text_argument(args.text)
+    if args.manifest:
+        make_output_dir(args.output_dir)
+    model = load_model_from_args(args)
     if args.manifest:
         failed = align_manifest(model, args.manifest, Path(args.output_dir))
         return EXIT_SOME_FAILED if failed else EXIT_OK
-    if not args.audio or args.text is None:
-        raise ASRError("give AUDIO and TEXT, or --manifest")
-    text = Path(args.text).read_text(encoding="utf-8") if Path(args.text).is_file() else args.text
-    transcript = align_file(model, args.audio, text)
+    try:
+        transcript = align_file(model, args.audio, text)
+    except ASRError as exc:  # the input failed (audio unusable, transcript too long): not usage
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     sys.stdout.write(render(transcript, "json"))
     return EXIT_OK
 
@@ -200,22 +180,31 @@ def _add_lexicon_model_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_transcribe_parser(sub: argparse._SubParsersAction) -> None:
-    from asr.api import TranscribeOptions
-
     p = sub.add_parser("transcribe", help="transcribe audio files")
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG/Opus, MP3)")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE",
+        help="audio files (WAV, FLAC, OGG/Opus, MP3, and what FFmpeg reads: M4A/AAC, MP4, WebM, WMA, ...); "
+        "- reads standard input (ffmpeg -i talk.mkv -f wav - | asr transcribe -)",
+    )  # fmt: skip
     add_model_flags(p)
     add_decoder_flags(p)
+    p.add_argument("--word-timestamps", action="store_true", help="align words: start, end and confidence")
     p.add_argument(
-        "--word-timestamps", action="store_true", default=TranscribeOptions.word_timestamps,
-        help="align words: start, end and confidence",
+        "--max-segment-seconds", type=float_at_least(MIN_SEGMENT_SECONDS),
+        default=SplitConfig.max_seconds,  # TranscribeOptions.max_segment_seconds' default
+        help=f"longer audio is cut at pauses into pieces of at most this many seconds, {MIN_SEGMENT_SECONDS:g} or more",
     )  # fmt: skip
     p.add_argument(
-        "--max-segment-seconds", type=float, default=TranscribeOptions.max_segment_seconds,
-        help="longer audio is cut at quiet moments into pieces of at most this length",
+        "--output-format", choices=OUTPUT_FORMATS, default="txt",
+        help="output format; on stdout json is JSON Lines (one object per input) and several inputs are "
+        "told apart in each format's way; all needs --output-dir",
     )  # fmt: skip
-    p.add_argument("--output-format", choices=OUTPUT_FORMATS + ("all",), default="txt", help="output format")
     p.add_argument("--output-dir", default=None, help="write <stem>.<ext> per input here instead of printing")
+    p.add_argument(
+        "--keep-folders", action="store_true",
+        help="with --output-dir: mirror the inputs' folders (below their common parent) under it, so that "
+        "inputs of the same name in different folders keep their own outputs",
+    )  # fmt: skip
     p.set_defaults(func=cmd_transcribe)
 
 
@@ -251,7 +240,9 @@ def _add_training_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("average", help="average the weights of the last N epoch checkpoints of a training run")
     p.add_argument("--exp-dir", required=True, help="the run's exp_dir, holding epoch-<n> checkpoints")
-    p.add_argument("--last", type=int, required=True, metavar="N", help="average the newest N epoch checkpoints")
+    p.add_argument(
+        "--last", type=positive_int, required=True, metavar="N", help="average the newest N epoch checkpoints"
+    )
     p.add_argument("--output", required=True, metavar="DIR", help="checkpoint directory to write")
     p.set_defaults(func=cmd_average)
 
@@ -260,7 +251,7 @@ def _add_bpe_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bpe", help="train a SentencePiece BPE model (output units) on manifests' transcripts")
     p.add_argument("--manifest", nargs="+", required=True, metavar="FILE", help="JSONL manifests whose text to use")
     p.add_argument(
-        "--vocab-size", type=int, required=True, metavar="N",
+        "--vocab-size", type=int_at_least(2), required=True, metavar="N",
         help="tokens of the model, the CTC blank included (its training config's model.vocab_size)",
     )  # fmt: skip
     p.add_argument("--output", required=True, metavar="FILE", help="the .model file to write")
@@ -268,11 +259,16 @@ def _add_bpe_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_lm_parser(sub: argparse._SubParsersAction) -> None:
+    from asr.lm.build import DEFAULT_ORDER, MAX_ORDER, MIN_ORDER
+
     lm = sub.add_parser("lm", help="n-gram language models for beam search")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)
     p = lm_sub.add_parser("build", help="estimate a KenLM n-gram LM and its lexicon from text files")
     p.add_argument("--text", nargs="+", required=True, metavar="FILE", help="UTF-8 text files (Gutenberg books too)")
-    p.add_argument("--order", type=int, default=3, help="n-gram order, 2 to 6 (default 3)")
+    p.add_argument(
+        "--order", type=int_at_least(MIN_ORDER, MAX_ORDER), default=DEFAULT_ORDER,
+        help=f"n-gram order, {MIN_ORDER} to {MAX_ORDER}",
+    )  # fmt: skip
     p.add_argument(
         "--output", dest="output_dir", required=True, metavar="DIR",
         help="directory for lm.bin, lexicon.txt, corpus.txt and lm.json",
@@ -284,7 +280,7 @@ def _add_lm_parser(sub: argparse._SubParsersAction) -> None:
         help="lm.bin as a trie with 8-bit quantised weights: several times smaller (for shipping), slower to query",
     )  # fmt: skip
     p.add_argument(
-        "--prune", nargs="+", type=int, default=None, metavar="N",
+        "--prune", nargs="+", type=non_negative_int, default=None, metavar="N",
         help="lmplz count thresholds per order, first 0 (e.g. 0 1 1: drop singleton bigrams and trigrams)",
     )  # fmt: skip
     p.add_argument(
@@ -301,14 +297,21 @@ def _add_lm_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asr", description="Speech recognition: transcribe, evaluate, train.")
+    """The ``asr`` parser; building it (and so ``--help`` and usage errors) imports no torch."""
+    from asr import __version__
+
+    parser = Parser(prog="asr", description="Speech recognition: transcribe, evaluate, train.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_models_parser(sub)
     _add_transcribe_parser(sub)
     _add_evaluate_parser(sub)
     _add_align_parser(sub)
     add_dictate_parser(sub)
+    add_serve_parser(sub)
     _add_training_parsers(sub)
+    add_stats_parser(sub)
     add_bench_parser(sub)
     _add_lm_parser(sub)
     _add_bpe_parser(sub)
@@ -321,11 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    try:
-        return args.func(args)
-    except ASRError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    return run_command(args)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,20 @@ decoding share), ``greedy``, ``beam`` (torchaudio's flashlight decoder with KenL
 ``registry`` (the decoders by name: the only place a decoder is chosen).
 """
 
-from asr.decoding.base import Decoder, Hypothesis, WordSpan
-from asr.decoding.beam import BeamConfig, BeamDecoder
-from asr.decoding.greedy import GreedyDecoder
-from asr.decoding.registry import DECODERS, DEFAULT_DECODER, DecoderEntry, build_decoder, decoder_entry
+from importlib import import_module
 
-__all__ = [
-    "DECODERS", "DEFAULT_DECODER", "BeamConfig", "BeamDecoder", "Decoder", "DecoderEntry", "GreedyDecoder",
-    "Hypothesis", "WordSpan", "build_decoder", "decoder_entry",
-]  # fmt: skip
+# Each name and the module that defines it, imported when first used: reading the registry's
+# names (the command line's --help) then needs no torch.
+_EXPORTS = {
+    "Decoder": "base", "Hypothesis": "base", "WordSpan": "base",
+    "BeamConfig": "config", "BeamDecoder": "beam", "GreedyDecoder": "greedy",
+    "DECODERS": "registry", "DEFAULT_DECODER": "registry", "DecoderEntry": "registry",
+    "build_decoder": "registry", "decoder_entry": "registry",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

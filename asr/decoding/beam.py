@@ -19,59 +19,17 @@ hypothesis in the beam agrees on are committed; the rest of the best one is tent
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torchaudio.models.decoder import CTCDecoder, CTCHypothesis, ctc_decoder
 
 from asr.decoding.base import Decoder, Hypothesis, WordSpan, hypothesis_from_tokens
+from asr.decoding.config import LEXICON_NAME, BeamConfig  # noqa: F401 (LEXICON_NAME: read from here too)
 from asr.errors import ConfigError
 from asr.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
-
-LEXICON_NAME = "lexicon.txt"
-"""The lexicon file ``asr lm build`` writes beside its language model."""
-
-
-@dataclass(frozen=True)
-class BeamConfig:
-    """Beam search settings; each is a flag of ``asr transcribe`` and ``asr evaluate``."""
-
-    beam_size: int = 16
-    # Hypotheses scoring this far below the best are pruned.
-    beam_threshold: float = 25.0
-    # Tokens considered per frame (None: all of them).
-    beam_size_token: int | None = None
-    lm: str | None = None
-    lexicon: str | None = None
-    lm_weight: float = 1.0
-    word_score: float = 0.0
-    # Score for a word outside the lexicon (lexicon mode): -inf forbids such words.
-    unk_score: float = float("-inf")
-    nbest: int = 1
-
-    def __post_init__(self) -> None:
-        if self.beam_size < 1 or self.nbest < 1:
-            raise ConfigError(f"beam_size and nbest must be at least 1, got {self.beam_size} and {self.nbest}")
-        if self.nbest > self.beam_size:
-            raise ConfigError(f"nbest ({self.nbest}) cannot exceed beam_size ({self.beam_size})")
-
-    def resolved_lexicon(self) -> str | None:
-        """The lexicon to use: the one given, else the one beside the LM, else none."""
-        if self.lexicon:
-            return self.lexicon
-        if self.lm:
-            beside = Path(self.lm).parent / LEXICON_NAME
-            if not beside.is_file():
-                raise ConfigError(
-                    f"--lm {self.lm}: a word LM needs a lexicon; none given and no {LEXICON_NAME} beside it "
-                    "(asr lm build writes one)"
-                )
-            return str(beside)
-        return None
-
 
 # The silence token (torchaudio's ``sil_token``, "token corresponding to silence"). flashlight
 # starts and ends every hypothesis on it, and in lexicon mode it is the one token a hypothesis
@@ -115,13 +73,13 @@ def build_ctc_decoder(config: BeamConfig, tokenizer: Tokenizer, nbest: int | Non
     Feed it :func:`decoder_emissions`, not raw log-probabilities.
 
     Raises:
-        ConfigError: the LM or lexicon file does not exist, or the lexicon spells words with
-            tokens the model does not have (a character lexicon for a BPE model, say).
+        ConfigError: the LM or lexicon file does not exist, KenLM cannot read the LM (a corrupt
+            or truncated binary), or the lexicon spells words with tokens the model does not
+            have (a character lexicon for a BPE model, say).
     """
+    _check_file(config.lm, "language model")  # before looking for the lexicon beside it
     lexicon = config.resolved_lexicon()
-    for path, what in ((config.lm, "language model"), (lexicon, "lexicon")):
-        if path and not Path(path).is_file():
-            raise ConfigError(f"{path}: no such {what} file")
+    _check_file(lexicon, "lexicon")
     tokens, silence = decoder_tokens(tokenizer)
     try:
         return ctc_decoder(
@@ -138,13 +96,30 @@ def build_ctc_decoder(config: BeamConfig, tokenizer: Tokenizer, nbest: int | Non
             blank_token=tokens[tokenizer.blank_id],
             sil_token=silence,
         )
-    except ValueError as exc:
+    except (RuntimeError, ValueError) as exc:  # KenLM's C++ exceptions arrive as RuntimeError
         if lexicon and "Unknown entry in dictionary" in str(exc):
             raise ConfigError(
                 f"{lexicon}: spells words with tokens this model does not have ({exc}); "
                 "write a lexicon with its tokenizer: asr lm lexicon --model"
             ) from exc
+        if config.lm:
+            reason = [line for line in str(exc).splitlines() if line.strip()][-1:] or [type(exc).__name__]
+            raise ConfigError(
+                f"{config.lm}: cannot be read as a KenLM language model, ARPA or binary ({reason[0].strip()})"
+            ) from exc
         raise
+
+
+def _check_file(path: str | None, what: str) -> None:
+    """Raises ConfigError if ``path`` is given but is no readable file."""
+    if not path:
+        return
+    try:
+        is_file = Path(path).is_file()
+    except OSError as exc:  # a name too long for the file system, say
+        raise ConfigError(f"{path}: cannot be used as a {what} file ({exc.strerror or exc})") from exc
+    if not is_file:
+        raise ConfigError(f"{path}: no such {what} file")
 
 
 def result_tokens(result: CTCHypothesis, tokenizer: Tokenizer) -> list[tuple[int, int]]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from asr.decoding.base import Decoder
-from asr.decoding.beam import BeamConfig, BeamDecoder
-from asr.decoding.greedy import GreedyDecoder
+from asr.decoding.config import BeamConfig
 from asr.errors import ConfigError
-from asr.tokenizer import Tokenizer
+
+if TYPE_CHECKING:  # the decoders import torch when built, not when the names are read (asr --help)
+    from asr.decoding.base import Decoder
+    from asr.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,14 @@ class DecoderEntry:
 
 
 def _greedy(tokenizer: Tokenizer, beam: BeamConfig) -> Decoder:
+    from asr.decoding.greedy import GreedyDecoder
+
     return GreedyDecoder(tokenizer)
 
 
 def _beam(tokenizer: Tokenizer, beam: BeamConfig) -> Decoder:
+    from asr.decoding.beam import BeamDecoder
+
     return BeamDecoder(beam, tokenizer)
 
 

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -42,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from asr.errors import ASRError
+from asr.lm.kenlm_progress import CompileProgress, run_logged
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,11 @@ def kenlm_binaries(
             return cached
         check_build_prerequisites()
         url = source_url or os.environ.get(SOURCE_URL_ENV) or KENLM_SOURCE_URL
+        logger.warning(
+            "building KenLM %s from source into %s: about a minute, once (later runs use it)",
+            KENLM_VERSION,
+            install_dir,
+        )
         _build_into(install_dir, url, jobs or os.cpu_count() or 1)
     built = _binaries_in(install_dir)
     assert built is not None, f"a finished build left no programs in {install_dir}"
@@ -337,7 +342,7 @@ def _build_into(install_dir: Path, url: str, jobs: int) -> None:
         seconds = time.monotonic() - started
         _write_build_info(staged, url, jobs, seconds)
         _publish(staged, install_dir)
-        logger.info("built KenLM %s in %.0f s into %s", KENLM_VERSION, seconds, install_dir)
+        logger.warning("built KenLM %s in %.0f s into %s", KENLM_VERSION, seconds, install_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -352,11 +357,11 @@ def _compile(source: Path, build: Path, jobs: int, log_path: Path, failure_log: 
     compile_ = ["cmake", "--build", str(build), "--target", *BINARY_NAMES, "-j", str(jobs)]
     with open(log_path, "w", encoding="utf-8") as log:
         for step, command in (("configure", configure), ("compile", compile_)):
+            logger.warning("KenLM %s (cmake)", step)
             logger.info("KenLM %s: %s", step, " ".join(command))
             log.write(f"$ {' '.join(command)}\n")
             log.flush()
-            result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
-            if result.returncode != 0:
+            if run_logged(command, log, CompileProgress().line) != 0:
                 _raise_build_failure(step, log_path, failure_log)
     return build / "bin"
 

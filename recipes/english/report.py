@@ -76,15 +76,32 @@ def history_table(history: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chained(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """``runs`` in order, each one's ``step`` and ``epoch`` counted on from the end of the one before."""
+    out, step, epoch = {}, 0, 0
+    for name, rows in runs.items():
+        out[name] = [dict(row, step=row["step"] + step, epoch=row["epoch"] + epoch) for row in rows]
+        if rows:
+            step, epoch = out[name][-1]["step"], out[name][-1]["epoch"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exp_dirs", nargs="+", type=Path, help="training runs (their exp_dir)")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
     parser.add_argument("--markdown", type=Path, help="also write each run's epochs as Markdown tables here")
     parser.add_argument("--x", choices=("epoch", "step"), default="epoch", help="the horizontal axis")
+    parser.add_argument(
+        "--chain", action="store_true",
+        help="the runs continue one another (each warm-started from the one before): count each "
+        "run's steps and epochs on from the end of the one before",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     runs = {exp.name: read_history(exp) for exp in args.exp_dirs}
+    if args.chain:
+        runs = chained(runs)
     plot_runs(runs, args.out, args.x)
     if args.markdown:
         text = "".join(f"### {name}\n\n{history_table(rows)}\n" for name, rows in runs.items())

@@ -311,28 +311,34 @@ def recipe_relative(path: str) -> str:
 
 def bundle_lm(lm_dir: Path, tuning: Path, target: Path) -> None:
     """Copy stage 4's LM into ``<target>/lm`` with the weights stage 5 tuned for the model."""
-    best = json.loads(tuning.read_text())["best"]
+    tuned = json.loads(tuning.read_text())
+    best = tuned["best"]
     out = target / LM_DIR
     out.mkdir(exist_ok=True)
     for name in (LM_FILE, LEXICON_NAME, "lm.json"):
         shutil.copyfile(lm_dir / name, out / name)
     decoding = {
         "lm_weight": best["lm_weight"], "word_score": best["word_score"],
-        "tuned_on": f"validation WER {100 * best['wer']:.2f}% on the speakers held out of training (recipe stage 5)",
+        "tuned_on": f"validation WER {100 * best['wer']:.2f}% on the speakers held out of training "
+        f"(recipe stage 5, beam {tuned.get('beam_size', 'size unrecorded')})",
     }  # fmt: skip
     write_text_atomic(out / DECODING_FILE, json.dumps(decoding, indent=2) + "\n")
     logger.info("bundled the LM into %s (LM weight %s, word score %s)", out, best["lm_weight"], best["word_score"])
 
 
 def recipe_stages(data_root: Path, configs: dict[str, Path]) -> list[Stage]:
+    def made_from(name: str) -> str:
+        """A per-model stage's inputs: its training config, so that another --config redoes it."""
+        return f"config {recipe_relative(str(configs[name]))}"
+
     return [
         Stage(0, "prepare", lambda: stage_prepare(data_root)),
         Stage(1, "synthesize", lambda: stage_synthesize(data_root)),
         Stage(2, "stats", stage_stats),
-        Stage(3, "train", lambda name: stage_train(name, configs), per_model=True),
+        Stage(3, "train", lambda name: stage_train(name, configs), per_model=True, inputs=made_from),
         Stage(4, "lm", lambda: stage_lm(data_root)),
-        Stage(5, "evaluate", lambda name: stage_evaluate(name, configs), per_model=True),
-        Stage(6, "bundle", lambda name: stage_bundle(name, configs), per_model=True),
+        Stage(5, "evaluate", lambda name: stage_evaluate(name, configs), per_model=True, inputs=made_from),
+        Stage(6, "bundle", lambda name: stage_bundle(name, configs), per_model=True, inputs=made_from),
     ]
 
 
