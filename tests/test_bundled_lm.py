@@ -21,7 +21,8 @@ from tests.test_bundled_streaming import stream_text
 MAX_TEST_WER_WITH_LM = 0.25
 MAX_STREAMING_RATIO = 1.3
 BELOW_FLOOR = pytest.mark.xfail(
-    strict=True, reason="the default model with its LM measures 62.25% WER on speechocean762 test (beam 64); floor is 25%"
+    strict=True,
+    reason="the default model with its LM measures 62.25% WER on speechocean762 test (beam 64); floor is 25%",
 )
 
 
