@@ -7,7 +7,7 @@ beam-search decoding with a KenLM word LM; ``streaming`` runs the unidirectional
 Where each job lives, and which way the imports run: ``ARCHITECTURE.md`` at the repository root.
 """
 
-from importlib import import_module
+from asr.lazy import lazy_exports
 
 # Each name and the module that defines it, imported when first used (PEP 562): ``import
 # asr.cli`` and ``asr --help`` then need no torch, while ``asr.load_model`` works as before.
@@ -20,7 +20,4 @@ __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

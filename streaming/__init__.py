@@ -5,7 +5,7 @@ PortAudio) only when it runs. The decoders (greedy, beam) are the library's own,
 from :mod:`asr.decoding.registry`.
 """
 
-from importlib import import_module
+from asr.lazy import lazy_exports
 
 # Each name and the module that defines it, imported when first used (PEP 562): the command
 # line reads EndpointConfig's defaults for its help without importing torch.
@@ -16,7 +16,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -5,7 +5,7 @@ decoding share), ``greedy``, ``beam`` (torchaudio's flashlight decoder with KenL
 ``registry`` (the decoders by name: the only place a decoder is chosen).
 """
 
-from importlib import import_module
+from asr.lazy import lazy_exports
 
 # Each name and the module that defines it, imported when first used: reading the registry's
 # names (the command line's --help) then needs no torch.
@@ -18,7 +18,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
