@@ -17,7 +17,7 @@ from pathlib import Path
 from asr.files import write_text_atomic
 
 WARMUP_CALLS = 1
-SECTIONS = ("offline", "compute", "streaming", "features", "training", "quantization")
+SECTIONS = ("offline", "compute", "streaming", "features", "training", "quantization", "serve")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Figure:
     """One measured figure, optionally against a reference, with the bounds it must meet: on the
     ratio to the reference, or on the value itself when there is none."""
 
-    section: str  # "offline", "compute", "streaming", "features", "training", "quantization"
+    section: str  # one of SECTIONS
     name: str
     value: float
     unit: str

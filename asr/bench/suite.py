@@ -43,6 +43,7 @@ RTF_FLOOR_X_REAL_TIME = 100.0  # RTF ≤ 0.01 on one thread
 PEER_SPEED_FLOOR = 20.0  # times pocketsphinx's speed
 QUANTIZED_SPEED_FLOOR = 1.5
 QUANTIZED_WER_CEILING_PERCENT = 3.0  # relative change
+SERVE_THROUGHPUT_FLOOR = 0.7  # the server's files per second over transcribe_batch's (issue 20)
 FORWARD_SECONDS = 20.0  # the length of one utterance in the compute section
 FEATURE_FRAMES_PER_SECOND = 100
 Audio = tuple[np.ndarray, ...]  # the speed subset's waveforms, read once
@@ -224,13 +225,30 @@ def _quantization(model: Model, inputs: BenchInputs, audio: Audio, config: Suite
     return figures
 
 
+def _serve(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
+    """The speed subset's files posted all at once to ``asr serve``'s file endpoint (in this
+    process, over real sockets) against ``transcribe_batch`` on them, the same model, one thread."""
+    from asr.bench.serve import bench_serve
+    from asr.serve.config import ServeConfig
+
+    result = bench_serve(inputs.speed_paths, ServeConfig(model=model.name or "default", threads=1))
+    note = f"{result.requests} files at once, {result.matches} with transcribe_batch's text"
+    return [
+        Figure("serve", "throughput", result.requests_per_second, "requests/s", reference="transcribe_batch",
+               reference_value=result.requests / result.batch_seconds, floor=SERVE_THROUGHPUT_FLOOR, note=note),
+        Figure("serve", "real time", 1 / result.rtf, "x real time", note=f"RTF {result.rtf:.4f} through the server"),
+        Figure("serve", "latency p50", result.latency_p50, "s", note="request sent to answer received"),
+        Figure("serve", "latency p95", result.latency_p95, "s", note="request sent to answer received"),
+    ]  # fmt: skip
+
+
 def _threads(count: int) -> str:
     return f"{count} thread" + ("s" if count > 1 else "")
 
 
 SECTION_RUNNERS = {
     "offline": _offline, "compute": _compute, "streaming": _streaming,
-    "features": _features, "training": _training, "quantization": _quantization,
+    "features": _features, "training": _training, "quantization": _quantization, "serve": _serve,
 }  # fmt: skip
 
 
