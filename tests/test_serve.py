@@ -222,7 +222,11 @@ def test_a_long_file_does_not_hold_a_short_one_back(shared_data) -> None:
 
     speech = load_audio(second_file(shared_data))
     long_audio = io.BytesIO()
-    soundfile.write(long_audio, np.tile(speech, 12), SAMPLE_RATE, format="WAV", subtype="PCM_16")  # ~2 minutes
+    # About ten minutes (19 MB, under the 25 MiB limit): seconds of compute on one thread, so the
+    # short file, sent 0.3 s later, can only finish first if the long one does not hold it back
+    # (two minutes finished first on an idle machine in one CI run).
+    repeats = int(600 * SAMPLE_RATE / speech.size)
+    soundfile.write(long_audio, np.tile(speech, repeats), SAMPLE_RATE, format="WAV", subtype="PCM_16")
     finished: list[str] = []
 
     async def send(url: str, name: str, content: bytes, delay: float) -> None:
