@@ -17,7 +17,8 @@ import soundfile
 
 import asr
 import asr.file_batches
-from asr.cli.main import main, output_names
+from asr.cli.main import main
+from asr.cli.output import output_names
 from asr.errors import AudioError
 from asr.formats import render
 from asr.manifest import Utterance, write_manifest

@@ -36,7 +36,6 @@ from asr.cli.errors import make_output_dir, read_text_argument, run_command
 from asr.cli.live import add_dictate_parser
 from asr.cli.models import add_models_parser
 from asr.cli.output import OUTPUT_FORMATS, TranscriptWriter
-from asr.cli.output import output_names as output_names  # tests and scripts import it from here
 from asr.cli.serve import add_serve_parser
 from asr.cli.stats import add_stats_parser
 from asr.errors import ASRError, ConfigError
