@@ -217,6 +217,16 @@ def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
     assert torch.equal(weights["forward_layers.0.weight_hh_l0"], source["forward_layers.0.weight_hh_l0"])
     assert weights["forward_layers.0.weight_ih_l0"].shape != source["forward_layers.0.weight_ih_l0"].shape
     assert "frontend.proj.weight" in weights and "frontend.proj.weight" not in source
+    # A deeper stack takes the checkpoint's layers as its lowest and its head; the new top starts fresh.
+    deeper = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, num_layers=config.model.num_layers + 1)
+    )
+    trainer = asr.train.trainer.Trainer(deeper, data, progress_bars=False)
+    trainer.initialize_from(config.init_from)
+    weights = trainer.model.state_dict()
+    assert all(torch.equal(weights[name], source[name]) for name in source)
+    top = f"forward_layers.{config.model.num_layers}.weight_hh_l0"
+    assert top in weights and top not in source
     # Dropout shapes no weight: a warm start may change it.
     more_dropout = dataclasses.replace(config, model=dataclasses.replace(config.model, dropout=0.4))
     asr.train.trainer.Trainer(more_dropout, data, progress_bars=False).initialize_from(config.init_from)

@@ -67,7 +67,8 @@ logger = logging.getLogger(__name__)
 
 CPU = torch.device("cpu")
 # Model settings that init_from may change: their weights start fresh, every other one is taken.
-REPLACEABLE = ("frontend", "stack_frames", "conv_channels", "aux_phone_layer", "aux_phone_vocab_size")
+# A deeper stack keeps the checkpoint's layers (and head) and starts its new top layers fresh.
+REPLACEABLE = ("frontend", "stack_frames", "conv_channels", "num_layers", "aux_phone_layer", "aux_phone_vocab_size")
 # A validation utterance id "<set>/<utterance>" names the subset it belongs to.
 SUBSET_SEPARATOR = "/"
 
@@ -218,10 +219,10 @@ class Trainer:
         """Start from the weights of the checkpoint in ``directory``.
 
         With the same model configuration (dropout aside, as it shapes no weight) every weight
-        is taken. With another front end or auxiliary phone head and otherwise the same model,
-        each weight whose name and shape agree is taken (the LSTM stack but its first input
-        weights, and the head) and the rest keep their random start, as ESPnet's
-        ``init_param`` does.
+        is taken. With another front end, auxiliary phone head or number of layers and otherwise
+        the same model, each weight whose name and shape agree is taken (the LSTM stack but its
+        first input weights, and the head; a deeper stack takes the checkpoint's layers as its
+        lowest) and the rest keep their random start, as ESPnet's ``init_param`` does.
         """
         checkpoint = load_checkpoint(directory)
         theirs = dataclasses.replace(checkpoint.model.config, dropout=self.config.model.dropout)
