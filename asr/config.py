@@ -59,22 +59,75 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def load_toml(cls: type[T], path: str | Path) -> T:
-    """Read a TOML file into dataclass ``cls``.
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML file.
 
     Raises:
-        ConfigError: the file is missing, unreadable, not UTF-8 TOML, or does not fit ``cls``.
+        ConfigError: the file is missing, unreadable or not UTF-8 TOML.
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             read_error_message(path, exc, "cannot read the config", missing="no such config file")
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
-    return from_dict(cls, data, str(path))
+
+
+def load_toml(cls: type[T], path: str | Path) -> T:
+    """Read a TOML file into dataclass ``cls``.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not UTF-8 TOML, or does not fit ``cls``.
+    """
+    return from_dict(cls, read_toml(path), str(path))
+
+
+# The key of a config that names the config it extends (see read_layered_toml).
+BASE_KEY = "base"
+
+
+def merge_tables(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s keys put over it, table by table (neither is changed)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_tables(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_layered_toml(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML file that may extend another: ``base = "other.toml"`` (a file in the
+    same folder, which may itself have a base) gives every key the file does not set.
+
+    A run that changes one setting of another run's config then says only what it changes.
+    The base must sit in the same folder, so that relative paths mean the same in both.
+
+    Raises:
+        ConfigError: as :func:`read_toml`, or a base that is not a file name, or a cycle of bases.
+    """
+    path = Path(path)
+    chain = [path.resolve()]
+    data = read_toml(path)
+    layers = [data]
+    while BASE_KEY in data:
+        name = data.pop(BASE_KEY)
+        if not isinstance(name, str) or Path(name).name != name or not name:
+            raise ConfigError(f"{chain[-1]}: {BASE_KEY} must be the name of a config in the same folder, got {name!r}")
+        base = (chain[-1].parent / name).resolve()
+        if base in chain:
+            raise ConfigError(f"{path}: its bases form a cycle ({' -> '.join(p.name for p in [*chain, base])})")
+        chain.append(base)
+        data = read_toml(base)
+        layers.append(data)
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):
+        merged = merge_tables(merged, layer)
+    return merged
 
 
 def _toml_value(value: Any, where: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +28,12 @@ def test_values_toml_cannot_hold_are_refused():
 
     with pytest.raises(ConfigError, match="value"):
         dump_toml(Odd())
+
+
+@pytest.mark.parametrize("path", sorted(Path("recipes/english/conf").glob("*.toml")), ids=lambda p: p.name)
+def test_every_english_recipe_config_loads(path):
+    """The chained runs' configs extend their parents (``base``); each must still read whole."""
+    config = load_train_config(path)
+    assert Path(config.exp_dir).parent == Path("recipes/english/exp").resolve()
+    assert Path(config.data.train_manifest).parent == Path("recipes/english/data").resolve()
+    assert "speechocean762" in config.data.attribution

@@ -196,6 +196,34 @@ def test_config_paths_are_relative_to_the_file(tmp_path):
     assert config.model.hidden_size == 8
 
 
+def test_a_config_extends_its_base_table_by_table(tmp_path):
+    (tmp_path / "conf").mkdir()
+    base = tmp_path / "conf" / "base.toml"
+    base.write_text(
+        'exp_dir = "../exp/a"\nepochs = 12\n[data]\ntrain_manifest = "t.jsonl"\nvalid_manifest = "v"\nstats = "s"\n'
+        "[model]\nhidden_size = 8\nnum_layers = 3\n[optim]\npeak_lr = 2e-3\n"
+    )
+    middle = tmp_path / "conf" / "middle.toml"
+    middle.write_text('base = "base.toml"\nexp_dir = "../exp/b"\n[model]\nnum_layers = 4\n')
+    child = tmp_path / "conf" / "child.toml"
+    child.write_text('base = "middle.toml"\nepochs = 2\n[optim]\nwarmup_steps = 7\n')
+    config = load_train_config(child)
+    assert config.exp_dir == str(tmp_path / "exp" / "b") and config.epochs == 2
+    assert (config.model.hidden_size, config.model.num_layers) == (8, 4)
+    assert (config.optim.peak_lr, config.optim.warmup_steps) == (2e-3, 7)
+    assert config.data.train_manifest == str(tmp_path / "conf" / "t.jsonl")
+    assert load_train_config(base).model.num_layers == 3  # the base itself is unchanged
+    base.write_text('base = "child.toml"\n')
+    with pytest.raises(ConfigError, match="cycle"):
+        load_train_config(child)
+    child.write_text('base = "../other/base.toml"\n')
+    with pytest.raises(ConfigError, match="same folder"):
+        load_train_config(child)
+    child.write_text('base = "missing.toml"\n')
+    with pytest.raises(ConfigError, match="missing.toml"):
+        load_train_config(child)
+
+
 def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
     train(toy_config(toy_corpus, epochs=1), progress_bars=False)
     source = load_checkpoint(toy_corpus / "exp" / "last").model.state_dict()

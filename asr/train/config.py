@@ -29,7 +29,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asr.config import load_toml
+from asr.config import from_dict, read_layered_toml
 from asr.errors import ConfigError
 from asr.features import FeatureConfig
 from asr.network import ModelConfig
@@ -143,6 +143,7 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    """Read a training config; relative paths in it are resolved against its folder."""
+    """Read a training config (which may extend another, ``base = "other.toml"``: see
+    :func:`asr.config.read_layered_toml`); relative paths in it are resolved against its folder."""
     path = Path(path)
-    return load_toml(TrainConfig, path).resolve_paths(path.resolve().parent)
+    return from_dict(TrainConfig, read_layered_toml(path), str(path)).resolve_paths(path.resolve().parent)
