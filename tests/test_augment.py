@@ -1,15 +1,20 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from asr.audio import SAMPLE_RATE
+from asr.features import FeatureConfig, FeatureExtractor, Normalizer
 from asr.train.augment import (
+    LOG_POWER_PER_DB,
     SpecAugment,
     SpecAugmentConfig,
     add_noise,
     band_limit,
     colored_noise,
     reverberate,
+    shift_level,
     speed_perturb,
     synthetic_rir,
     warp_frequencies,
@@ -129,3 +134,33 @@ def test_specaugment_warps_each_utterance_differently():
 def test_frequency_warp_out_of_range_is_refused():
     with pytest.raises(ValueError, match="frequency_warp"):
         SpecAugmentConfig(frequency_warp=0.3)
+
+
+def test_level_shift_of_features_matches_features_of_louder_audio(speechlike):
+    """Shifting normalised log-mel by a gain gives the features of the audio scaled by it."""
+    extractor = FeatureExtractor(FeatureConfig(), Normalizer(mean=(-6.0,) * 80, std=(3.0,) * 80))
+    audio = 0.05 * speechlike
+    audio[: SAMPLE_RATE // 4] = 0.0  # digital silence stays at the floor whatever the gain
+    base = extractor(audio).unsqueeze(0)
+    for gain_db in (-12.0, 9.0):
+        louder = extractor(audio * 10 ** (gain_db / 20)).unsqueeze(0)
+        shifted = shift_level(base, torch.tensor([gain_db]), extractor.normalizer, extractor.config.log_floor)
+        # Power below the floor is lost: only bins above it in the original can follow the gain.
+        heard = base > (math.log(extractor.config.log_floor) + 6.0) / 3.0 + 1e-3
+        assert heard.float().mean() > 0.7
+        torch.testing.assert_close(shifted[heard], louder[heard], atol=2e-3, rtol=0)
+        torch.testing.assert_close(shifted[:, :20], louder[:, :20])  # the silence, floored in both
+        assert not torch.allclose(shifted, base, atol=0.1)
+
+
+def test_specaugment_moves_each_utterances_level_by_a_gain_within_its_bound():
+    normalizer = Normalizer(mean=(0.0,) * 4, std=(1.0,) * 4)
+    features = torch.zeros(64, 10, 4)
+    augment = SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0, gain_db=6.0), normalizer, 1e-6)
+    shifts = augment(features)[:, 0, 0] / LOG_POWER_PER_DB  # in dB: every frame of one utterance alike
+    assert torch.all(shifts.abs() <= 6.0) and shifts.std() > 1.0
+    assert torch.allclose(augment(features)[:, :, 0].std(dim=1), torch.zeros(64), atol=1e-5)
+    with pytest.raises(ValueError, match="normalizer"):
+        SpecAugment(SpecAugmentConfig(gain_db=6.0))
+    with pytest.raises(ValueError, match="gain_db"):
+        SpecAugmentConfig(gain_db=-1.0)

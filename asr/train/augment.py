@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,10 @@ import torch
 import torchaudio
 
 from asr.audio import resample
+from asr.features import Normalizer
+
+# A gain of 1 dB multiplies power by 10 ** 0.1, so adds ln(10) / 10 to a natural-log power.
+LOG_POWER_PER_DB = math.log(10.0) / 10.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,10 @@ class SpecAugmentConfig:
     frequency_warp: float = 0.0
     # The warp is linear below this fraction of the mel axis, then bends to keep the top bin fixed.
     frequency_warp_cutoff: float = 0.8
+    # Level perturbation: each utterance is made louder or quieter by a gain drawn from
+    # [-gain_db, gain_db] dB, applied to its log-mel features (see shift_level), so that a model
+    # does not learn its training sets' recording levels; 0 turns it off.
+    gain_db: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.frequency_warp < 1.0 - self.frequency_warp_cutoff:
@@ -36,6 +45,8 @@ class SpecAugmentConfig:
                 f"frequency_warp must be in [0, {1.0 - self.frequency_warp_cutoff:g}) so the warp stays "
                 f"monotonic, got {self.frequency_warp}"
             )
+        if not 0.0 <= self.gain_db < math.inf:
+            raise ValueError(f"gain_db must be finite and >= 0, got {self.gain_db}")
 
 
 def warp_frequencies(features: torch.Tensor, factors: torch.Tensor, cutoff: float) -> torch.Tensor:
@@ -65,19 +76,54 @@ def warp_frequencies(features: torch.Tensor, factors: torch.Tensor, cutoff: floa
     return below + (above - below) * frac
 
 
+def shift_level(
+    features: torch.Tensor, gain_db: torch.Tensor, normalizer: Normalizer, log_floor: float
+) -> torch.Tensor:
+    """Normalised log-mel features of each utterance's audio played ``gain_db`` louder.
+
+    Scaling audio by a gain adds a constant to its log mel power; bins at the extractor's floor
+    (digital silence) stay there, and no bin falls below it. Power below the floor is lost, so
+    a floored bin stays floored where the louder audio itself might rise above the floor.
+
+    Args:
+        features: ``(N, T, F)`` features normalised by ``normalizer``.
+        gain_db: ``(N,)`` gains in dB (negative: quieter).
+        normalizer: the features' per-bin mean and standard deviation.
+        log_floor: the extractor's floor on mel power (``FeatureConfig.log_floor``).
+
+    Returns:
+        ``(N, T, F)`` normalised features.
+    """
+    mean = torch.tensor(normalizer.mean, dtype=features.dtype, device=features.device)
+    std = torch.tensor(normalizer.std, dtype=features.dtype, device=features.device)
+    floor = math.log(log_floor)
+    log_power = features * std + mean
+    shifted = (log_power + gain_db.to(features.dtype)[:, None, None] * LOG_POWER_PER_DB).clamp_min(floor)
+    at_floor = log_power <= floor + 1e-3
+    return (torch.where(at_floor, log_power, shifted) - mean) / std
+
+
 class SpecAugment(torch.nn.Module):
     """Warp and mask ``(N, T, F)`` features independently per utterance, filling masks with 0
-    (the mean)."""
+    (the mean); with ``config.gain_db``, first move each utterance's level (which needs the
+    features' ``normalizer`` and ``log_floor``)."""
 
-    def __init__(self, config: SpecAugmentConfig) -> None:
+    def __init__(self, config: SpecAugmentConfig, normalizer: Normalizer | None = None, log_floor: float = 0.0) -> None:
         super().__init__()
+        if config.gain_db > 0 and normalizer is None:
+            raise ValueError("SpecAugment with gain_db needs the features' normalizer")
         self.config = config
+        self.normalizer = normalizer
+        self.log_floor = log_floor
         self.freq = torchaudio.transforms.FrequencyMasking(config.freq_mask_width, iid_masks=True)
         self.time = torchaudio.transforms.TimeMasking(
             config.time_mask_width, iid_masks=True, p=config.time_mask_max_ratio
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.config.gain_db > 0 and self.normalizer is not None:
+            gains = (torch.rand(features.size(0), device=features.device) * 2 - 1) * self.config.gain_db
+            features = shift_level(features, gains, self.normalizer, self.log_floor)
         warp = self.config.frequency_warp
         if warp > 0:
             factors = 1.0 + (torch.rand(features.size(0), device=features.device) * 2 - 1) * warp

@@ -21,6 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from asr.errors import ASRError, TrainingError
+from asr.features import Normalizer
 from asr.network import CTCModel
 from asr.phones import PhoneTargets, cached_cmudict
 from asr.train.augment import SpecAugment
@@ -114,7 +115,8 @@ class StepRunner:
     ``model`` is this process's replica; :attr:`network` is what trains it: ``model`` itself,
     or ``model`` wrapped in DistributedDataParallel after :meth:`distribute`. Mixed precision
     is on exactly when ``scaler`` is enabled. ``total_batches`` (global batches of the whole
-    run) sets the length of the learning-rate schedule.
+    run) sets the length of the learning-rate schedule. ``normalizer`` (the features'
+    statistics) is needed by SpecAugment's level perturbation (``specaugment.gain_db``).
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class StepRunner:
         total_batches: int,
         context: DistributedContext,
         device: torch.device,
+        normalizer: Normalizer | None = None,
     ) -> None:
         self.config = config
         self.model = model
@@ -136,7 +139,7 @@ class StepRunner:
         self.total_batches = total_batches
         self.context = context
         self.device = device
-        self.specaugment = SpecAugment(config.specaugment)
+        self.specaugment = SpecAugment(config.specaugment, normalizer, config.features.log_floor)
         self.previous_batch: Batch | None = None
         self.phones = PhoneTargets(cached_cmudict(config.data.cmudict)) if config.model.aux_phone_layer else None
 

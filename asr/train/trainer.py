@@ -190,7 +190,10 @@ class Trainer:
         self.frames = [data.train.num_frames(i) for i in range(len(data.train))]
         self.batches_per_epoch = len(bucket_batches(self.frames, config.max_batch_frames, config.seed, 0))
         self.total_batches = self.batches_per_epoch * config.epochs
-        self.steps = StepRunner(config, self.model, self.optimizer, self.scaler, self.total_batches, context, device)
+        self.steps = StepRunner(
+            config, self.model, self.optimizer, self.scaler, self.total_batches, context, device,
+            data.extractor.normalizer,
+        )  # fmt: skip
         self.writer = SummaryWriter(str(self.exp_dir / TENSORBOARD)) if context.is_main else None
 
     def provenance(self) -> dict:
