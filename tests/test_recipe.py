@@ -135,9 +135,11 @@ def test_modern_sentences_are_normalised_seeded_and_exclude_held_out_text(synthe
     lines = ["Let 's meet at 7 tonight .", "I do n't know where it is", "Book a table for 2 people please",
              "short", "Play some music by the Beatles now"]  # fmt: skip
     text.write_text("\n".join(lines) + "\n")
-    picked = synthesize.modern_sentences([text], 10, seed=3, exclude=["please play some music by the beatles now"])
-    assert picked == sorted(picked) and picked == synthesize.modern_sentences([text], 10, 3, exclude=[
-        "please play some music by the beatles now"])  # fmt: skip
+    pool = synthesize.modern_pool([text], exclude=["please play some music by the beatles now"])
+    assert pool == sorted(pool) == synthesize.modern_pool([text], ["please play some music by the beatles now"])
+    picked = synthesize.draw_sentences(pool, 10, seed=3)
+    assert picked == sorted(picked) and picked == synthesize.draw_sentences(pool, 10, 3)
+    assert len(synthesize.draw_sentences(pool, 2, seed=3)) == 2
     assert "LET'S MEET AT SEVEN TONIGHT" in picked and "I DON'T KNOW WHERE IT IS" in picked
     assert "BOOK A TABLE FOR TWO PEOPLE PLEASE" in picked
     assert not any("BEATLES" in s for s in picked) and "SHORT" not in picked
@@ -198,3 +200,18 @@ def test_report_chains_runs_that_continue_one_another():
     chained = report.chained({"a": first, "b": second})
     assert [(r["epoch"], r["step"]) for r in chained["a"]] == [(1, 10), (2, 20)]
     assert [(r["epoch"], r["step"]) for r in chained["b"]] == [(3, 27), (4, 34), (5, 41)]
+
+
+def test_level_shift_writes_a_quieter_copy_of_a_manifest(tmp_path, speechlike):
+    from recipes.english import level_shift
+
+    soundfile.write(tmp_path / "a.flac", 0.3 * speechlike, 16000)
+    (tmp_path / "m.jsonl").write_text('{"id": "set/a", "audio": "a.flac", "text": "A"}\n')
+    assert level_shift.main([str(tmp_path / "m.jsonl"), "--gain-db", "-10", "--out", str(tmp_path / "q")]) == 0
+    (copy,) = read_manifest(tmp_path / "q" / "manifest.jsonl")
+    assert copy.id == "set/a" and copy.text == "A"
+    before, after = soundfile.read(tmp_path / "a.flac")[0], soundfile.read(copy.audio)[0]
+    assert level_shift.rms_db(after) == pytest.approx(level_shift.rms_db(before) - 10, abs=0.05)
+    level_shift.main([str(tmp_path / "m.jsonl"), "--rms-db", "-30", "--out", str(tmp_path / "r")])
+    (copy,) = read_manifest(tmp_path / "r" / "manifest.jsonl")
+    assert level_shift.rms_db(soundfile.read(copy.audio)[0]) == pytest.approx(-30, abs=0.05)
