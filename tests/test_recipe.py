@@ -110,7 +110,7 @@ def test_flite_corpus_is_reproducible_and_resumable(synthesize, tmp_path):
     assert first[0].audio.stat().st_mtime_ns == stamp
 
 
-def test_bundle_lm_gives_the_model_its_lm_and_tuned_weights(recipe, tiny_checkpoint, tmp_path):
+def test_bundle_lm_gives_the_model_its_lm_and_tuned_weights(tiny_checkpoint, tmp_path):
     import json
 
     import asr
@@ -123,7 +123,9 @@ def test_bundle_lm_gives_the_model_its_lm_and_tuned_weights(recipe, tiny_checkpo
     (lm_dir / "lm.json").write_text("{}")
     tuning = tmp_path / "lm-tuning.json"
     tuning.write_text(json.dumps({"best": {"lm_weight": 1.5, "word_score": -1.0, "wer": 0.5}, "grid": []}))
-    recipe.bundle_lm(lm_dir, tuning, tiny_checkpoint)
+    from recipes.english.bundle import bundle_lm
+
+    bundle_lm(lm_dir, tuning, tiny_checkpoint)
     model = asr.load_model(tiny_checkpoint)
     assert model.lm is not None and (model.lm.lm_weight, model.lm.word_score) == (1.5, -1.0)
     assert model.lm.lexicon.read_text() == "HELLO\tH E L L O |\n"

@@ -37,30 +37,29 @@ import json
 import logging
 import os
 import random
-import shutil
 import sys
 from pathlib import Path
 
 from asr.api import load_model
 from asr.audio import audio_duration
-from asr.checkpoint import load_checkpoint, save_checkpoint
-from asr.decoding.beam import LEXICON_NAME
 from asr.errors import ASRError
 from asr.files import write_text_atomic
-from asr.lm.bundled import DECODING_FILE, LM_DIR, LM_FILE
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.text import normalize_text
 from asr.train.config import load_train_config
 from asr.train.recipe import Stage, add_stage_arguments, check_stage_range, compute_stats, run_stages
 from asr.train.trainer import train
+from recipes.english import level_shift
+from recipes.english.bundle import bundle_lm, bundle_model, recipe_relative
 from recipes.english.decode import build_recipe_lm, compare_decoders, decoder_settings, tune_lm_weights
 from recipes.english.report import plot_runs, read_history
 from recipes.english.synthesize import (
     APT_PACKAGES,
     Synthesizer,
     available_voices,
+    draw_sentences,
     gutenberg_sentences,
-    modern_sentences,
+    modern_pool,
     synthesize_corpus,
     write_sentences,
 )
@@ -98,6 +97,8 @@ MODERN_EXCLUDED = ("cmu_arctic.txt",)
 CMUDICT_NAME = "cmudict.dict"
 # Stage 5 scores every this-many-th real training utterance: does the model fit its own data?
 TRAIN_SAMPLE_EVERY = 40
+# Stage 5 also scores the pooled validation set played this many dB quieter (level_shift.py).
+QUIET_DB = -10
 SYNTH_SEED = 2024
 SYNTH_WORKERS = 2
 
@@ -211,7 +212,8 @@ def stage_synthesize(data_root: Path) -> None:
     train = read_manifest(DATA_DIR / "train.jsonl")
     valid_texts = [u.text for u in read_manifest(DATA_DIR / "valid.jsonl")]
     modern_files = [f for f in sorted((data_root / "text" / "modern").glob("*.txt")) if f.name not in MODERN_EXCLUDED]
-    modern = modern_sentences(modern_files, MODERN_SENTENCES, SYNTH_SEED, exclude=valid_texts)
+    pool = modern_pool(modern_files, exclude=valid_texts)
+    modern = draw_sentences(pool, MODERN_SENTENCES, SYNTH_SEED)
     books = gutenberg_sentences(data_root / "text" / "gutenberg", GUTENBERG_SENTENCES, SYNTH_SEED)
     valid_normalised = [normalize_text(text) for text in valid_texts]
     books = [s for s in books if not any(s in text for text in valid_normalised)]
@@ -222,7 +224,7 @@ def stage_synthesize(data_root: Path) -> None:
     # corpus up past 30 hours; it is its own source so that the first draw's files keep their
     # names (a source's files are named by index, and reused when a stage is rerun).
     first = set(modern)
-    extra = modern_sentences(modern_files, MODERN_SENTENCES, SYNTH_SEED + 7, exclude=valid_texts)
+    extra = draw_sentences(pool, MODERN_SENTENCES, SYNTH_SEED + 7)
     extra = [s for s in extra if s not in first][:EXTRA_MODERN_SENTENCES]
     write_sentences(DATA_DIR / "modern_extra_sentences.txt", extra)
     sources = {
@@ -265,9 +267,14 @@ def stage_evaluate(name: str, configs: dict[str, Path]) -> None:
     # Validation per set and pooled, and a sample of the model's own training utterances (does
     # it fit its training data?), then the evaluation-only sets.
     write_manifest(DATA_DIR / "train_sample.jsonl", read_manifest(DATA_DIR / "train.jsonl")[::TRAIN_SAMPLE_EVERY])
+    # The pooled validation set 10 dB quieter: how much the model leans on its training levels.
+    quiet = DATA_DIR / f"valid_{QUIET_DB}db"
+    if not (quiet / "manifest.jsonl").is_file():
+        level_shift.main([str(DATA_DIR / "valid.jsonl"), "--gain-db", str(QUIET_DB), "--out", str(quiet)])
     manifests = {f"valid {s}": DATA_DIR / f"valid_{s}.jsonl" for s in REAL_SETS}
     manifests |= {
         "valid (pooled)": DATA_DIR / "valid.jsonl",
+        f"valid (pooled), {QUIET_DB} dB": quiet / "manifest.jsonl",
         f"train sample (1 in {TRAIN_SAMPLE_EVERY})": DATA_DIR / "train_sample.jsonl",
         "speechocean762 test": DATA_DIR / "test.jsonl",
         "timit_sample": DATA_DIR / "timit.jsonl",
@@ -279,57 +286,16 @@ def stage_evaluate(name: str, configs: dict[str, Path]) -> None:
 
 
 def stage_bundle(name: str, configs: dict[str, Path]) -> None:
-    best_dir = Path(load_train_config(configs[name]).exp_dir) / "best"
-    best = load_checkpoint(best_dir)
-    provenance = dict(best.provenance)
-    provenance["recipe"] = f"recipes/english (conf/{configs[name].name})"
-    # The training config names paths on the machine that trained; keep only their file names.
-    config = provenance.pop("train_config", {})
-    provenance["train_config"] = {
-        **config,
-        "exp_dir": Path(config.get("exp_dir", "")).name,
-        "init_from": recipe_relative(config.get("init_from", "")),
-        "data": {k: Path(v).name if k in DATA_PATHS else v for k, v in config.get("data", {}).items()},
-    }
+    exp_dir = Path(load_train_config(configs[name]).exp_dir)
     target = REPO_ROOT / "asr" / "models" / name
-    save_checkpoint(target, best.model, best.features, best.normalizer, best.tokenizer, provenance)
-    logger.info("bundled %s into %s", best_dir, target)
-    bundle_lm(DATA_DIR / "lm", Path(load_train_config(configs[name]).exp_dir) / "lm-tuning.json", target)
-
-
-# The training config's [data] entries that are paths on the machine that trained.
-DATA_PATHS = ("train_manifest", "valid_manifest", "stats", "cmudict")
-
-
-def recipe_relative(path: str) -> str:
-    """``path`` relative to this recipe's folder when it lies inside it (machine paths stay out
-    of a shipped checkpoint), else as given."""
-    if path and Path(path).is_relative_to(RECIPE_DIR):
-        return Path(path).relative_to(RECIPE_DIR).as_posix()
-    return path
-
-
-def bundle_lm(lm_dir: Path, tuning: Path, target: Path) -> None:
-    """Copy stage 4's LM into ``<target>/lm`` with the weights stage 5 tuned for the model."""
-    tuned = json.loads(tuning.read_text())
-    best = tuned["best"]
-    out = target / LM_DIR
-    out.mkdir(exist_ok=True)
-    for name in (LM_FILE, LEXICON_NAME, "lm.json"):
-        shutil.copyfile(lm_dir / name, out / name)
-    decoding = {
-        "lm_weight": best["lm_weight"], "word_score": best["word_score"],
-        "tuned_on": f"validation WER {100 * best['wer']:.2f}% on the speakers held out of training "
-        f"(recipe stage 5, beam {tuned.get('beam_size', 'size unrecorded')})",
-    }  # fmt: skip
-    write_text_atomic(out / DECODING_FILE, json.dumps(decoding, indent=2) + "\n")
-    logger.info("bundled the LM into %s (LM weight %s, word score %s)", out, best["lm_weight"], best["word_score"])
+    bundle_model(exp_dir / "best", f"recipes/english (conf/{configs[name].name})", target, RECIPE_DIR)
+    bundle_lm(DATA_DIR / "lm", exp_dir / "lm-tuning.json", target)
 
 
 def recipe_stages(data_root: Path, configs: dict[str, Path]) -> list[Stage]:
     def made_from(name: str) -> str:
         """A per-model stage's inputs: its training config, so that another --config redoes it."""
-        return f"config {recipe_relative(str(configs[name]))}"
+        return f"config {recipe_relative(str(configs[name]), RECIPE_DIR)}"
 
     return [
         Stage(0, "prepare", lambda: stage_prepare(data_root)),

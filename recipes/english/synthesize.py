@@ -340,12 +340,13 @@ def join_contractions(line: str) -> str:
     return _SPLIT_CONTRACTION.sub(r"\1", line)
 
 
-def modern_sentences(
-    files: Sequence[Path], count: int, seed: int, exclude: Sequence[str] = (), min_words: int = 3, max_words: int = 20
+def modern_pool(
+    files: Sequence[Path], exclude: Sequence[str] = (), min_words: int = 3, max_words: int = 20
 ) -> list[str]:
-    """``count`` distinct normalised lines of ``min_words`` to ``max_words`` words drawn at random
-    (seeded) from ``files`` (one sentence or turn a line), none of them inside a text of
-    ``exclude`` (the validation transcripts, say)."""
+    """The sorted distinct normalised lines of ``min_words`` to ``max_words`` words in ``files``
+    (one sentence or turn a line), none of them inside a text of ``exclude`` (the validation
+    transcripts, say). Normalising 5 M words takes a while: build the pool once, draw from it
+    with :func:`draw_sentences` as often as needed."""
     pool: set[str] = set()
     for path in files:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -354,7 +355,12 @@ def modern_sentences(
                 pool.add(sentence)
     held_out = [normalize_text(text) for text in exclude]
     ordered = sorted(s for s in pool if not any(s in text for text in held_out))
+    logger.info("%d modern sentences from %d files", len(ordered), len(files))
+    return ordered
+
+
+def draw_sentences(pool: Sequence[str], count: int, seed: int) -> list[str]:
+    """``count`` distinct sentences of ``pool`` drawn at random (seeded), in the pool's order."""
     rng = np.random.default_rng(seed)
-    picked = rng.choice(len(ordered), size=min(count, len(ordered)), replace=False)
-    logger.info("picked %d of %d modern sentences from %d files", len(picked), len(ordered), len(files))
-    return [ordered[i] for i in sorted(picked)]
+    picked = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
+    return [pool[i] for i in sorted(picked)]
