@@ -17,9 +17,10 @@ per-model stages, when it finishes, and is skipped afterwards unless ``--force``
                 streaming); resumes on its own after an interruption
   4  lm         a KenLM model and lexicon from the modern text, the books and the training
                 transcripts (never the validation or evaluation text)
-  5  evaluate   LM weight and word score tuned on the pooled validation set; validation WER per
-                set and pooled; greedy, beam and beam+LM WER, CER and speed on speechocean762
-                test and timit_sample (exp/.../eval/results.md)
+  5  evaluate   LM weight and word score tuned on the pooled validation set; greedy and
+                beam+LM WER, CER and speed per validation set, pooled, pooled 10 dB quieter,
+                on a sample of the training utterances, on speechocean762 test and
+                timit_sample (exp/.../eval/results.md)
   6  bundle     copy each best checkpoint into the package (asr/models/default,
                 asr/models/streaming), with the LM and its tuned weights in <model>/lm
 
