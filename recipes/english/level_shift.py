@@ -28,6 +28,7 @@ logger = logging.getLogger("level_shift")
 
 # Below this RMS (-120 dB of full scale) audio is silence: no level to move it to.
 SILENCE_RMS = 1e-6
+MANIFEST_NAME = "manifest.jsonl"
 
 
 def rms_db(audio: np.ndarray) -> float:
@@ -41,6 +42,21 @@ def shifted(audio: np.ndarray, gain_db: float | None, target_rms_db: float | Non
     return np.clip(audio * 10 ** (gain / 20), -1.0, 1.0).astype(np.float32)
 
 
+def write_shifted(manifest: Path, out: Path, gain_db: float | None = None, target_rms_db: float | None = None) -> Path:
+    """Write ``manifest``'s audio scaled by ``gain_db`` (or to ``target_rms_db``) as FLAC under
+    ``out``, beside ``out/manifest.jsonl``, which is returned."""
+    out.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for utt in read_manifest(manifest):
+        audio = shifted(load_audio(utt.audio), gain_db, target_rms_db)
+        path = out / (utt.id.replace("/", "_") + ".flac")
+        soundfile.write(path, audio, SAMPLE_RATE)
+        copies.append(dataclasses.replace(utt, audio=path.resolve()))
+    write_manifest(out / MANIFEST_NAME, copies)
+    logger.info("%d utterances written to %s", len(copies), out)
+    return out / MANIFEST_NAME
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest", type=Path)
@@ -50,15 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the copies and manifest.jsonl")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    copies = []
-    for utt in read_manifest(args.manifest):
-        audio = shifted(load_audio(utt.audio), args.gain_db, args.rms_db)
-        path = args.out / (utt.id.replace("/", "_") + ".flac")
-        soundfile.write(path, audio, SAMPLE_RATE)
-        copies.append(dataclasses.replace(utt, audio=path.resolve()))
-    write_manifest(args.out / "manifest.jsonl", copies)
-    logger.info("%d utterances written to %s", len(copies), args.out)
+    write_shifted(args.manifest, args.out, args.gain_db, args.rms_db)
     return 0
 
 

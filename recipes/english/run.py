@@ -269,13 +269,13 @@ def stage_evaluate(name: str, configs: dict[str, Path]) -> None:
     # it fit its training data?), then the evaluation-only sets.
     write_manifest(DATA_DIR / "train_sample.jsonl", read_manifest(DATA_DIR / "train.jsonl")[::TRAIN_SAMPLE_EVERY])
     # The pooled validation set 10 dB quieter: how much the model leans on its training levels.
-    quiet = DATA_DIR / f"valid_{QUIET_DB}db"
-    if not (quiet / "manifest.jsonl").is_file():
-        level_shift.main([str(DATA_DIR / "valid.jsonl"), "--gain-db", str(QUIET_DB), "--out", str(quiet)])
+    quiet = DATA_DIR / f"valid_{QUIET_DB}db" / level_shift.MANIFEST_NAME
+    if not quiet.is_file():
+        level_shift.write_shifted(DATA_DIR / "valid.jsonl", quiet.parent, gain_db=QUIET_DB)
     manifests = {f"valid {s}": DATA_DIR / f"valid_{s}.jsonl" for s in REAL_SETS}
     manifests |= {
         "valid (pooled)": DATA_DIR / "valid.jsonl",
-        f"valid (pooled), {QUIET_DB} dB": quiet / "manifest.jsonl",
+        f"valid (pooled), {QUIET_DB} dB": quiet,
         f"train sample (1 in {TRAIN_SAMPLE_EVERY})": DATA_DIR / "train_sample.jsonl",
         "speechocean762 test": DATA_DIR / "test.jsonl",
         "timit_sample": DATA_DIR / "timit.jsonl",
