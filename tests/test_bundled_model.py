@@ -19,9 +19,9 @@ SAMPLES = Path(asr.__file__).parent / "samples"
 MAX_BUNDLE_BYTES = 40 * 2**20
 # Issue 2's floor: at most this greedy WER on speechocean762 test.
 MAX_TEST_WER = 0.60
-# The bundled model does not reach the quality these tests ask for yet (measured: 82.39% WER,
-# 42.96% CER on speechocean762 test; see the README). They stay as written and are expected to
-# fail; strict, so they turn red the moment a better model passes and the mark must go.
+# The bundled model does not reach the quality these tests ask for yet (the measured figure is in
+# the reason below and in the README). They stay as written and are expected to fail; strict, so
+# they turn red the moment a better model passes and the mark must go.
 BELOW_FLOOR = pytest.mark.xfail(
     strict=True, reason="bundled model measures 69.89% WER on speechocean762 test; floor is 60%"
 )
