@@ -132,6 +132,7 @@ class Model:
         self.quantize = quantize  # None (float32) or an asr.quantize.QUANTIZATIONS kind
         network = checkpoint.model.eval()
         self.network = quantize_network(network, quantize) if quantize else network
+        self._quantized: dict[str, torch.nn.Module] = {}  # other precisions, made on demand
         self.tokenizer = checkpoint.tokenizer
         self.extractor = FeatureExtractor(checkpoint.features, checkpoint.normalizer)
         # Decoders that read beam settings, built once per name and settings: loading an LM
@@ -151,6 +152,20 @@ class Model:
     def seconds_per_output_frame(self) -> float:
         config = self.checkpoint.features
         return self.network.config.stack_frames * config.hop_samples / config.sample_rate
+
+    def network_as(self, quantize: str | None) -> torch.nn.Module:
+        """The network with ``quantize`` applied (``None``: :attr:`network` as loaded), made
+        from the float32 checkpoint once and kept; it takes and returns what :attr:`network` does.
+
+        Raises:
+            ConfigError: ``quantize`` is not None or one of :data:`asr.quantize.QUANTIZATIONS`.
+        """
+        check_quantization(quantize)
+        if quantize is None or quantize == self.quantize:
+            return self.network
+        if quantize not in self._quantized:
+            self._quantized[quantize] = quantize_network(self.checkpoint.model.eval(), quantize)
+        return self._quantized[quantize]
 
     def check_streamable(self) -> None:
         """Whether the model can run on a live stream, chunk by chunk with its state carried.

@@ -352,7 +352,9 @@ def bpe_streaming_model(tmp_path, speechlike, bpe):
 
 
 def test_streaming_greedy_with_pieces_equals_whole_file(bpe_streaming_model, speechlike):
-    recognizer = Recognizer(bpe_streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    recognizer = Recognizer(
+        bpe_streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False), quantize=None)
+    )
     whole = greedy_decode(bpe_streaming_model.log_probs(speechlike), bpe_streaming_model.tokenizer)
     assert len(whole.words) > 1
     for seed in range(3):
@@ -375,7 +377,9 @@ def test_streaming_beam_commits_whole_words(bpe_streaming_model, speechlike, bpe
         words = greedy_decode(model.log_probs(speechlike), bpe).text.split()
         write_lexicon(words, tmp_path / "lexicon.txt", bpe)
         options["lexicon"] = str(tmp_path / "lexicon.txt")
-    config = RecognizerConfig(decoder="beam", beam=BeamConfig(**options), endpoint=EndpointConfig(enabled=False))
+    config = RecognizerConfig(
+        decoder="beam", beam=BeamConfig(**options), endpoint=EndpointConfig(enabled=False), quantize=None
+    )
     offline = model.transcribe(speechlike, decoder="beam", **options).text
     assert offline
     recognizer = Recognizer(model, config)

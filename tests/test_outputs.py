@@ -127,7 +127,7 @@ def test_dictate_writes_json_lines_with_segment_times(streaming_model, speechlik
     printed = capsys.readouterr().out.splitlines()
     config = RecognizerConfig(endpoint=EndpointConfig(max_segment=2.0))
     stream = Recognizer(streaming_model, config).create_stream()
-    stream.accept_waveform(audio)
+    stream.accept_waveform(soundfile.read(wav, dtype="float32")[0])  # int16-rounded, as dictate reads it
     expected = stream.finish().segments
     records = [json.loads(line) for line in printed]
     assert [(r["start"], r["end"], r["text"]) for r in records] == [(s.start, s.end, s.text) for s in expected]

@@ -38,12 +38,29 @@ def pcm16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1, 1) * PCM16_SCALE).astype("<i2").tobytes()
 
 
-def reference(samples: np.ndarray, rate: int, endpoint: EndpointConfig | None = None) -> list[dict]:
-    """The segments ``streaming.Recognizer`` gives for ``samples`` (int16-rounded, as sent)."""
+def client_chunks(data: bytes, seed: int) -> list[bytes]:
+    """``data`` cut into the random messages a client with ``seed`` sends."""
+    rng = np.random.default_rng(seed)
+    pieces, offset = [], 0
+    while offset < len(data):
+        size = int(rng.integers(1, 8000)) * 2
+        pieces.append(data[offset : offset + size])
+        offset += size
+    return pieces
+
+
+def reference(
+    samples: np.ndarray, rate: int, endpoint: EndpointConfig | None = None, seed: int | None = None
+) -> list[dict]:
+    """The segments ``streaming.Recognizer`` gives for ``samples`` (int16-rounded, as sent),
+    resampled from ``rate`` in the client's chunks (``seed``; None: at once). Resampling in
+    other chunks rounds differently, which the int8 network may hear."""
     recognizer = Recognizer(asr.load_model("streaming"), RecognizerConfig(endpoint=endpoint or EndpointConfig()))
     stream = recognizer.create_stream()
     resampler = StreamingResampler(rate, SAMPLE_RATE)
-    stream.accept_waveform(resampler.accept(np.frombuffer(pcm16(samples), "<i2").astype(np.float32) / 32768))
+    data = pcm16(samples)
+    for piece in [data] if seed is None else client_chunks(data, seed):
+        stream.accept_waveform(resampler.accept(np.frombuffer(piece, "<i2").astype(np.float32) / 32768))
     stream.accept_waveform(resampler.flush())
     stream.finish()
     return [{"text": s.text, "start": s.start, "end": s.end} for s in stream.finalized]
@@ -51,8 +68,6 @@ def reference(samples: np.ndarray, rate: int, endpoint: EndpointConfig | None = 
 
 async def stream_audio(url: str, samples: np.ndarray, rate: int, seed: int, start: dict | None = None) -> list[dict]:
     """Send ``samples`` in random chunks; the server's messages until it closes."""
-    rng = np.random.default_rng(seed)
-    data = pcm16(samples)
     messages = []
     async with connect(f"{url}/v1/stream", additional_headers=AUTH, max_size=None) as ws:
         await ws.send(json.dumps({"sample_rate": rate, "format": "pcm16", **(start or {})}))
@@ -63,11 +78,8 @@ async def stream_audio(url: str, samples: np.ndarray, rate: int, seed: int, star
                 messages.append(json.loads(message))
 
         reader = asyncio.create_task(read())
-        offset = 0
-        while offset < len(data):
-            size = int(rng.integers(1, 8000)) * 2
-            await ws.send(data[offset : offset + size])
-            offset += size
+        for piece in client_chunks(pcm16(samples), seed):
+            await ws.send(piece)
         await ws.send(json.dumps({"type": "end"}))
         await asyncio.wait_for(reader, 120)
     return messages
@@ -99,7 +111,7 @@ def test_other_rates_and_endpointing(server, shared_data) -> None:
     audio = asr.audio.resample(speech(shared_data), SAMPLE_RATE, rate)
     endpoint = {"silence_after_speech": 0.5, "max_segment": 8.0}
     messages = asyncio.run(stream_audio(server.ws_url, audio, rate, 3, endpoint))
-    assert finals(messages) == reference(audio, rate, EndpointConfig(**endpoint))
+    assert finals(messages) == reference(audio, rate, EndpointConfig(**endpoint), seed=3)
 
 
 async def _refused(url: str, first, headers=AUTH) -> tuple[int, dict | None]:

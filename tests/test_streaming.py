@@ -18,6 +18,9 @@ from asr.tokenizer import CharTokenizer
 from asr.vad import blank_silence
 from streaming import EndpointConfig, Recognizer, RecognizerConfig, StreamFinishedError
 
+# float32 weights: streams then give the whole-file result bit for bit, however the audio is cut.
+FLOAT32 = RecognizerConfig(quantize=None)
+
 
 @pytest.fixture
 def streaming_model(tmp_path, speechlike):
@@ -57,7 +60,7 @@ def feed_in_random_chunks(recognizer, audio, seed):
 
 
 def test_any_chunking_gives_the_whole_file_result(streaming_model, speechlike):
-    recognizer = Recognizer(streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    recognizer = Recognizer(streaming_model, RecognizerConfig(quantize=None, endpoint=EndpointConfig(enabled=False)))
     whole = greedy_decode(streaming_model.log_probs(speechlike), streaming_model.tokenizer)
     assert whole.text  # the random model does emit something
     for seed in range(5):
@@ -69,7 +72,7 @@ def test_any_chunking_gives_the_whole_file_result(streaming_model, speechlike):
 def test_a_gru_model_streams_from_its_checkpoint_like_the_whole_file(tmp_path, speechlike):
     gru = random_streaming_model(tmp_path, speechlike, CharTokenizer(), cell="gru")
     assert gru.checkpoint.model.config.cell == "gru"  # the checkpoint says which cell
-    recognizer = Recognizer(gru, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    recognizer = Recognizer(gru, RecognizerConfig(quantize=None, endpoint=EndpointConfig(enabled=False)))
     whole = greedy_decode(gru.log_probs(speechlike), gru.tokenizer)
     assert whole.text
     for seed in range(3):
@@ -77,7 +80,7 @@ def test_a_gru_model_streams_from_its_checkpoint_like_the_whole_file(tmp_path, s
 
 
 def test_endpoints_cut_segments_the_same_way_for_any_chunking(streaming_model, speechlike):
-    config = RecognizerConfig(endpoint=EndpointConfig(silence_after_speech=0.12, max_segment=0.8))
+    config = RecognizerConfig(quantize=None, endpoint=EndpointConfig(silence_after_speech=0.12, max_segment=0.8))
     recognizer = Recognizer(streaming_model, config)
     audio = np.concatenate([speechlike, np.zeros(8000, dtype=np.float32), speechlike])
     results = [feed_in_random_chunks(recognizer, audio, seed) for seed in range(3)]
@@ -91,7 +94,7 @@ def test_endpoints_cut_segments_the_same_way_for_any_chunking(streaming_model, s
 
 
 def test_partial_grows_and_committed_prefix_never_changes(streaming_model, speechlike):
-    recognizer = Recognizer(streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    recognizer = Recognizer(streaming_model, RecognizerConfig(quantize=None, endpoint=EndpointConfig(enabled=False)))
     stream = recognizer.create_stream()
     shown, grew = "", 0
     for start in range(0, len(speechlike), 1600):
@@ -162,7 +165,7 @@ def test_conv_front_end_model_is_refused(tmp_path):
 
 
 def test_beam_streaming_matches_offline_beam(streaming_model, speechlike):
-    config = RecognizerConfig(decoder="beam", endpoint=EndpointConfig(enabled=False))
+    config = RecognizerConfig(decoder="beam", endpoint=EndpointConfig(enabled=False), quantize=None)
     recognizer = Recognizer(streaming_model, config)
     offline = streaming_model.transcribe(speechlike, decoder="beam").text
     for seed in range(3):
@@ -282,7 +285,7 @@ def test_streaming_bench_measures_chunks_latency_and_memory(streaming_model, spe
 def test_silence_is_blank_for_any_chunking_and_speech_after_it_is_kept(streaming_model, speechlike):
     from asr.vad import EnergyVadConfig, LiveAudibility
 
-    recognizer = Recognizer(streaming_model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    recognizer = Recognizer(streaming_model, RecognizerConfig(quantize=None, endpoint=EndpointConfig(enabled=False)))
     silence = np.zeros(3 * 16000, np.float32)
     audio = np.concatenate([silence, speechlike, silence])
     log_probs = streaming_model.log_probs(audio)  # (T', V): what the model makes of it, unjudged
@@ -298,3 +301,35 @@ def test_silence_is_blank_for_any_chunking_and_speech_after_it_is_kept(streaming
     assert greedy_decode(log_probs, streaming_model.tokenizer).text != expected.text  # it emits in silence
     for seed in range(3):
         assert feed_in_random_chunks(recognizer, audio, seed).text == expected.text
+
+
+def test_live_streams_run_int8_by_default_alike_for_any_chunking_and_close_to_float(streaming_model, speechlike):
+    from asr.metrics import error_rates
+
+    int8 = Recognizer(streaming_model)
+    assert int8.config.quantize == "int8"
+    assert isinstance(int8.network.forward_layers[0], torch.ao.nn.quantized.dynamic.LSTM)
+    assert Recognizer(streaming_model).network is int8.network  # quantized once per model
+    assert Recognizer(streaming_model, FLOAT32).network is streaming_model.network  # float32 untouched
+    assert not isinstance(streaming_model.network.forward_layers[0], torch.ao.nn.quantized.dynamic.LSTM)
+    whole = greedy_decode(streaming_model.log_probs(speechlike), streaming_model.tokenizer).text
+    at_once = int8.create_stream()
+    at_once.accept_waveform(speechlike)
+    streamed = at_once.finish()
+    assert error_rates([whole], [streamed.text]).cer < 0.1
+    for seed in range(3):  # one stack per call: any chunking gives what the whole audio at once gives
+        assert feed_in_random_chunks(int8, speechlike, seed) == streamed
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"), [([], "int8"), (["--quantize", "int8"], "int8"), (["--quantize", "none"], None)]
+)
+def test_dictate_streams_int8_unless_told_none(streaming_model, flags, expected):
+    from asr.cli.live import recognizer_from_args
+    from asr.cli.main import build_parser
+
+    args = build_parser().parse_args(["dictate", "--model", str(streaming_model.name), *flags])
+    recognizer = recognizer_from_args(args)
+    quantized = isinstance(recognizer.network.forward_layers[0], torch.ao.nn.quantized.dynamic.LSTM)
+    assert quantized == (expected == "int8")
+    assert recognizer.model.quantize == (None if flags != ["--quantize", "int8"] else "int8")

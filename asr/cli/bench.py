@@ -9,7 +9,7 @@ from pathlib import Path
 
 from asr.bench.report import SECTIONS
 from asr.cli.args import non_negative_float, positive_float, positive_int
-from asr.cli.common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options
+from asr.cli.common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options, loaded_quantization
 from asr.cli.live import recognizer_from_args
 from asr.errors import ASRError
 from asr.text import normalize_text
@@ -75,7 +75,7 @@ def _bench_peers(args: argparse.Namespace) -> int:
     if args.model is None:
         systems = bundled_systems()
     else:
-        model = load_model(args.model, args.quantize, threads=args.threads)
+        model = load_model(args.model, loaded_quantization(args), threads=args.threads)
         options = decode_options(args)
         peer = PocketSphinx()
         systems = [(f"{model.name or args.model} ({args.decoder})", lambda w: model.transcribe(w, **options).text)]

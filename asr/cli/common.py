@@ -95,7 +95,24 @@ def load_model_from_args(args: argparse.Namespace):
                 f"--model {name}: no such checkpoint, and no bundled model has that name; "
                 f"bundled: {', '.join(BUNDLED_MODELS)} (asr models describes them)"
             )
-    return load_model(name, args.quantize, threads=args.threads)
+    return load_model(name, loaded_quantization(args), threads=args.threads)
+
+
+# ``--quantize none``: float32 weights, also where live recognition would quantize by default.
+NO_QUANTIZATION = "none"
+
+
+def loaded_quantization(args: argparse.Namespace) -> str | None:
+    """The quantization ``--quantize`` asks :func:`asr.api.load_model` for (None: float32)."""
+    return None if args.quantize == NO_QUANTIZATION else args.quantize
+
+
+def stream_quantization(args: argparse.Namespace) -> str | None:
+    """The network's quantization for live streams: ``--quantize``, else the streaming
+    default (:data:`streaming.stream.DEFAULT_STREAM_QUANTIZATION`); None for ``none``."""
+    from streaming.stream import DEFAULT_STREAM_QUANTIZATION
+
+    return loaded_quantization(args) if args.quantize else DEFAULT_STREAM_QUANTIZATION
 
 
 def add_model_flags(
@@ -114,8 +131,9 @@ def add_model_flags(
         "--threads", type=positive_int, default=DEFAULT_THREADS, help="CPU threads for the network while it computes"
     )
     parser.add_argument(
-        "--quantize", choices=QUANTIZATIONS, default=None,
-        help="quantize the network's weights when loading it: faster on CPUs, slightly different output",
+        "--quantize", choices=(*QUANTIZATIONS, NO_QUANTIZATION), default=None,
+        help="quantize the network's weights when loading it: faster on CPUs, slightly different output "
+        f"(default: {NO_QUANTIZATION}, except live streams, which run int8 unless told {NO_QUANTIZATION})",
     )  # fmt: skip
 
 

@@ -14,12 +14,13 @@ from asr.cli.common import (
     add_model_flags,
     decode_options,
     load_model_from_args,
+    stream_quantization,
 )
 from asr.formats import LIVE_FORMATS
 
 
 def recognizer_from_args(args: argparse.Namespace, endpoint=None):
-    """A :class:`streaming.Recognizer` for ``--model`` with the decoder flags."""
+    """A :class:`streaming.Recognizer` for ``--model`` with the decoder and ``--quantize`` flags."""
     from asr.api import TranscribeOptions
     from streaming.endpoint import EndpointConfig
     from streaming.stream import Recognizer, RecognizerConfig
@@ -27,8 +28,9 @@ def recognizer_from_args(args: argparse.Namespace, endpoint=None):
     options = TranscribeOptions(**decode_options(args))
     model = load_model_from_args(args)
     config = RecognizerConfig(
-        options.decoder, model.beam_config(options), endpoint or EndpointConfig(), threads=args.threads
-    )
+        options.decoder, model.beam_config(options), endpoint or EndpointConfig(), threads=args.threads,
+        quantize=stream_quantization(args),
+    )  # fmt: skip
     return Recognizer(model, config)
 
 
