@@ -282,6 +282,17 @@ def test_streaming_bench_measures_chunks_latency_and_memory(streaming_model, spe
     assert before > 0 and after > 0
 
 
+def test_streaming_bench_times_int8_live_streams_against_float32(streaming_model, speechlike):
+    from asr.bench.streaming import bench_precisions
+
+    whole = greedy_decode(streaming_model.log_probs(speechlike), streaming_model.tokenizer).text
+    int8, fp32 = bench_precisions(streaming_model, [speechlike], repeats=2, texts=[whole])
+    assert int8.chunks == fp32.chunks == 20
+    assert 0 < int8.chunk_p95_ms and 0 < fp32.chunk_p95_ms
+    assert fp32.wer == 0  # float32 streams give the whole-file result
+    assert int8.cer < 0.1  # int8 streams stay close to it
+
+
 def test_silence_is_blank_for_any_chunking_and_speech_after_it_is_kept(streaming_model, speechlike):
     from asr.vad import EnergyVadConfig, LiveAudibility
 

@@ -43,6 +43,7 @@ RTF_FLOOR_X_REAL_TIME = 100.0  # RTF ≤ 0.01 on one thread
 PEER_SPEED_FLOOR = 20.0  # times pocketsphinx's speed
 QUANTIZED_SPEED_FLOOR = 1.5
 QUANTIZED_WER_CEILING_PERCENT = 3.0  # relative change
+STREAMING_INT8_CEILING = 1.0  # live streams default to int8: it must not be the slower
 SERVE_THROUGHPUT_FLOOR = 0.7  # the server's files per second over transcribe_batch's (issue 20)
 FORWARD_SECONDS = 20.0  # the length of one utterance in the compute section
 FEATURE_FRAMES_PER_SECOND = 100
@@ -156,17 +157,20 @@ def _compute(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfi
 
 def _streaming(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:
     from asr.bench.latency import boundaries_beside
-    from asr.bench.streaming import bench_streaming, memory_growth
+    from asr.bench.streaming import bench_precisions, memory_growth
     from streaming.stream import Recognizer
 
-    recognizer = Recognizer(load_model("streaming"))
-    waveforms = _at_rate(audio, model.sample_rate, recognizer.sample_rate)
-    result = bench_streaming(recognizer, waveforms, 1, [boundaries_beside(p) for p in inputs.speed_paths])
-    before, after = memory_growth(recognizer, np.concatenate(waveforms), config.soak_seconds)
-    chunk = "bundled streaming model, 100 ms chunks, 1 thread"
+    streaming_model = load_model("streaming")
+    waveforms = _at_rate(audio, model.sample_rate, streaming_model.sample_rate)
+    labels = [boundaries_beside(p) for p in inputs.speed_paths]
+    result, fp32 = bench_precisions(streaming_model, waveforms, config.repeats, labels)
+    before, after = memory_growth(Recognizer(streaming_model), np.concatenate(waveforms), config.soak_seconds)
+    chunk = "bundled streaming model, int8 as live streams run it, 100 ms chunks, 1 thread"
     return [
         Figure("streaming", "chunk compute p50", result.chunk_p50_ms, "ms", note=chunk),
         Figure("streaming", "chunk compute p95", result.chunk_p95_ms, "ms", note=chunk),
+        Figure("streaming", "chunk compute p95, int8", result.chunk_p95_ms, "ms", "float32", fp32.chunk_p95_ms,
+               ceiling=STREAMING_INT8_CEILING, note="the default precision against float32, same streams"),
         Figure("streaming", "real time", 1 / result.rtf, "x real time", note=f"RTF {result.rtf:.4f}"),
         Figure("streaming", "finalization latency p50", result.latency_p50_ms, "ms", note="after each word's end"),
         Figure("streaming", "finalization latency p95", result.latency_p95_ms, "ms", note="after each word's end"),
