@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import asr
+from asr.errors import ConfigError
 from asr.serve.config import ServeConfig
 from tests.serve_server import running_server
 
@@ -291,3 +292,28 @@ def test_cmd_serve_listens_on_loopback_only(tmp_path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("flags", "quantized"), [([], True), (["--stream-quantize", "none"], False)])
+def test_live_streams_are_served_int8_unless_told_none(flags, quantized) -> None:
+    import torch
+
+    from asr.cli.args import Parser
+    from asr.cli.serve import add_serve_parser, serve_config
+    from asr.serve.app import load_served
+    from streaming.endpoint import EndpointConfig
+    from streaming.stream import DEFAULT_STREAM_QUANTIZATION
+
+    assert ServeConfig().stream_quantize == DEFAULT_STREAM_QUANTIZATION  # as asr dictate streams
+    parser = Parser(prog="asr")
+    add_serve_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", *flags])
+    served = load_served(serve_config(args))
+    try:
+        for recognizer in (served.streams.base, served.streams.recognizer(EndpointConfig(enabled=False))):
+            lstm = recognizer.network.forward_layers[0]
+            assert isinstance(lstm, torch.ao.nn.quantized.dynamic.LSTM) == quantized
+    finally:
+        served.batches.close()
+    with pytest.raises(ConfigError, match="'int4'"):
+        ServeConfig(stream_quantize="int4")

@@ -11,9 +11,9 @@ import logging
 from pathlib import Path
 
 from asr.cli.args import int_at_least, positive_float, positive_int
-from asr.cli.common import EXIT_OK
+from asr.cli.common import EXIT_OK, NO_QUANTIZATION
 from asr.errors import ConfigError
-from asr.serve.config import ServeConfig
+from asr.serve.config import STREAM_QUANTIZATION, ServeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +33,22 @@ def _check_model(flag: str, name: str) -> None:
                           f"bundled: {', '.join(BUNDLED_MODELS)}")  # fmt: skip
 
 
+def serve_config(args: argparse.Namespace) -> ServeConfig:
+    """The :class:`ServeConfig` that ``asr serve``'s flags ask for."""
+    return ServeConfig(
+        host=args.host, port=args.port, model=args.model, streaming_model=args.streaming_model, api_key=args.api_key,
+        max_upload_mb=args.max_upload_mb, max_streams=args.max_streams, threads=args.threads,
+        stream_quantize=None if args.stream_quantize == NO_QUANTIZATION else args.stream_quantize,
+    )  # fmt: skip
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from asr.serve.app import run_server
 
     _check_model("--model", args.model)
     _check_model("--streaming-model", args.streaming_model)
 
-    config = ServeConfig(
-        host=args.host, port=args.port, model=args.model, streaming_model=args.streaming_model, api_key=args.api_key,
-        max_upload_mb=args.max_upload_mb, max_streams=args.max_streams, threads=args.threads,
-    )  # fmt: skip
+    config = serve_config(args)
     if config.host != ServeConfig.host and config.api_key is None:
         logger.warning("serving on %s without --api-key: anyone who can reach it may use it", config.host)
     run_server(config)
@@ -84,4 +90,8 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads", type=positive_int, default=ServeConfig.threads, help="CPU threads for the file model's batches"
     )
+    p.add_argument(
+        "--stream-quantize", choices=(STREAM_QUANTIZATION, NO_QUANTIZATION), default=STREAM_QUANTIZATION,
+        help=f"the live streams' network weights (default: {STREAM_QUANTIZATION}, as asr dictate; none: float32)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_serve)

@@ -53,7 +53,7 @@ def load_served(config: ServeConfig) -> Served:
     from streaming.stream import Recognizer, RecognizerConfig
 
     model = asr.load_model(config.model, threads=config.threads)
-    recognizer = Recognizer(asr.load_model(config.streaming_model), RecognizerConfig())
+    recognizer = Recognizer(asr.load_model(config.streaming_model), RecognizerConfig(quantize=config.stream_quantize))
     logger.info("models loaded: %s (files), %s (streams)", config.model, config.streaming_model)
     batches = BatchQueue(model, config.batch_wait_ms / 1000, config.long_audio_seconds)
     hub = StreamHub(recognizer, config.max_streams, config.max_message_bytes)

@@ -12,6 +12,7 @@ from asr.errors import ConfigError
 
 BYTES_PER_MEGABYTE = 1 << 20
 LOOPBACK = "127.0.0.1"
+STREAM_QUANTIZATION = "int8"  # streaming.stream.DEFAULT_STREAM_QUANTIZATION, without importing torch
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class ServeConfig:
     max_streams: int = 8
     # torch threads while the file model computes a batch (asr.threads).
     threads: int = 1
+    # The live streams' network weights: int8 as streaming.RecognizerConfig runs them by default
+    # (a test checks the two agree), or None for float32.
+    stream_quantize: str | None = STREAM_QUANTIZATION
     # How long the batching queue waits for more requests before it runs a batch: a few ms
     # against a forward pass of tens of ms, so a lone request hardly waits.
     batch_wait_ms: float = 10.0
@@ -54,6 +58,10 @@ class ServeConfig:
                 raise ConfigError(f"ServeConfig.{name} must be positive, got {getattr(self, name)}")
         if self.max_message_bytes < 1024:
             raise ConfigError(f"ServeConfig.max_message_bytes must be at least 1024, got {self.max_message_bytes}")
+        if self.stream_quantize not in (None, STREAM_QUANTIZATION):
+            raise ConfigError(
+                f"ServeConfig.stream_quantize must be {STREAM_QUANTIZATION!r} or None, got {self.stream_quantize!r}"
+            )
         if self.api_key is not None and not self.api_key:
             raise ConfigError("api_key must not be empty (None serves without a key)")
 
