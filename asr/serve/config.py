@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asr.errors import ConfigError
+from asr.quantize import check_quantization
 
 BYTES_PER_MEGABYTE = 1 << 20
 LOOPBACK = "127.0.0.1"
@@ -58,10 +59,7 @@ class ServeConfig:
                 raise ConfigError(f"ServeConfig.{name} must be positive, got {getattr(self, name)}")
         if self.max_message_bytes < 1024:
             raise ConfigError(f"ServeConfig.max_message_bytes must be at least 1024, got {self.max_message_bytes}")
-        if self.stream_quantize not in (None, STREAM_QUANTIZATION):
-            raise ConfigError(
-                f"ServeConfig.stream_quantize must be {STREAM_QUANTIZATION!r} or None, got {self.stream_quantize!r}"
-            )
+        check_quantization(self.stream_quantize)  # torch-free: asr.quantize imports torch only to quantize
         if self.api_key is not None and not self.api_key:
             raise ConfigError("api_key must not be empty (None serves without a key)")
 
