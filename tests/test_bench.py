@@ -113,6 +113,24 @@ def test_all_sections_are_known():
     assert tuple(SECTION_RUNNERS) == SECTIONS
 
 
+def test_training_figures_run_for_a_bundled_model_with_a_phone_head(write_audio, speechlike, tmp_path):
+    """The bundled default model trains with an auxiliary phone head but ships no CMU dictionary:
+    its training step is timed without the head, with the rest of its shapes."""
+    from asr.bench.training import bench_config, bench_training_step
+
+    checkpoint = asr.load_model().checkpoint
+    assert checkpoint.model.config.aux_phone_layer, "the bundled default model no longer has a phone head"
+    audio = write_audio("talk.flac", speechlike)
+    config = bench_config(checkpoint, [Utterance(audio, "hello there", f"u{i}") for i in range(2)], tmp_path)
+    assert config.model.aux_phone_layer == 0
+    assert (config.model.num_layers, config.model.hidden_size) == (
+        checkpoint.model.config.num_layers,
+        checkpoint.model.config.hidden_size,
+    )
+    (step,) = bench_training_step(config, steps=1)
+    assert step.value > 0 and step.reference_value > 0
+
+
 @pytest.mark.slow
 def test_training_figures_run_real_steps_and_a_real_gloo_job(tiny_checkpoint, write_audio, speechlike, tmp_path):
     """One process, then two Gloo processes spawned as torchrun would, on real training steps."""

@@ -44,7 +44,10 @@ PROCESS_TIMEOUT_SECONDS = 600
 
 def bench_config(checkpoint: Checkpoint, utterances: Sequence[Utterance], workdir: Path) -> TrainConfig:
     """A training configuration with ``checkpoint``'s shapes and features (fresh weights) over
-    ``utterances``, writing into ``workdir``."""
+    ``utterances``, writing into ``workdir``.
+
+    An auxiliary phone head is left out: it needs the CMU dictionary, which a bundled model does
+    not ship, and the bare-LSTM reference has no counterpart to it."""
     workdir.mkdir(parents=True, exist_ok=True)
     manifest = workdir / "bench.jsonl"
     write_manifest(manifest, utterances)
@@ -55,7 +58,8 @@ def bench_config(checkpoint: Checkpoint, utterances: Sequence[Utterance], workdi
         data=DataConfig(train_manifest=str(manifest), valid_manifest=str(manifest), stats=str(stats)),
         exp_dir=str(workdir / "exp"), epochs=1, max_batch_frames=BATCH_FRAMES, speed_factors=(1.0,),
         num_threads=1, checkpoint_every_steps=0, device="cpu", keep_epoch_checkpoints=0,
-        model=dataclasses.replace(model, vocab_size=checkpoint.tokenizer.vocab_size), tokenizer=TokenizerConfig(),
+        model=dataclasses.replace(model, vocab_size=checkpoint.tokenizer.vocab_size, aux_phone_layer=0),
+        tokenizer=TokenizerConfig(),
         features=checkpoint.features,
     )  # fmt: skip
 
