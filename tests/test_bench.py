@@ -102,6 +102,23 @@ def test_cli_writes_every_figure_of_the_chosen_sections_to_json(tiny_checkpoint,
     assert greedy["floor"] == 100.0 and greedy["value"] > 0
 
 
+def test_a_section_that_stops_is_named_and_the_others_still_report(
+    tiny_checkpoint, write_audio, speechlike, tmp_path, monkeypatch, caplog
+):
+    from asr.bench import suite
+
+    def stops(*_args):
+        raise ConfigError("model.aux_phone_layer needs data.cmudict")
+
+    monkeypatch.setitem(suite.SECTION_RUNNERS, "compute", stops)
+    audio = write_audio("talk.flac", speechlike)
+    report = tmp_path / "bench.json"
+    args = ["bench", str(audio), "--model", str(tiny_checkpoint), "--sections", "compute,features"]
+    assert main([*args, "--repeats", "1", "--json", str(report)]) == 1
+    assert {f["section"] for f in json.loads(report.read_text())["figures"]} == {"features"}
+    assert "section compute stopped: model.aux_phone_layer needs data.cmudict" in caplog.text
+
+
 def test_unknown_section_is_named(capsys):
     assert main(["bench", "--sections", "offline,warp"]) != 0
     assert "warp" in capsys.readouterr().err

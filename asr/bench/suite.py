@@ -87,15 +87,29 @@ def speed_subset(utterances: Sequence[Utterance], seconds: float) -> tuple[Path,
     return tuple(chosen)
 
 
-def run_suite(model_name: str | None, inputs: BenchInputs, config: SuiteConfig) -> list[Figure]:
-    """Every figure of ``config.sections``, in order."""
+@dataclass(frozen=True)
+class SuiteResult:
+    """What :func:`run_suite` measured, and the sections that stopped with an error."""
+
+    figures: list[Figure]
+    failed: dict[str, str]  # section -> its one-line error
+
+
+def run_suite(model_name: str | None, inputs: BenchInputs, config: SuiteConfig) -> SuiteResult:
+    """Every figure of ``config.sections``, in order. A section that stops with an
+    :class:`ASRError` is logged and named in the result; the sections after it still run."""
     model = load_model(model_name)
     audio = tuple(load_audio(p, model.sample_rate) for p in inputs.speed_paths)  # read once, for every section
     figures: list[Figure] = []
+    failed: dict[str, str] = {}
     for section in config.sections:
         logger.info("bench: %s", section)
-        figures += SECTION_RUNNERS[section](model, inputs, audio, config)
-    return figures
+        try:
+            figures += SECTION_RUNNERS[section](model, inputs, audio, config)
+        except ASRError as exc:
+            logger.error("bench: section %s stopped: %s", section, exc)
+            failed[section] = str(exc)
+    return SuiteResult(figures, failed)
 
 
 def _offline(model: Model, inputs: BenchInputs, audio: Audio, config: SuiteConfig) -> list[Figure]:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from asr.bench.report import SECTIONS
 from asr.cli.args import non_negative_float, positive_float, positive_int
-from asr.cli.common import EXIT_OK, add_decoder_flags, add_model_flags, decode_options, loaded_quantization
+from asr.cli.common import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    add_decoder_flags,
+    add_model_flags,
+    decode_options,
+    loaded_quantization,
+)
 from asr.cli.live import recognizer_from_args
 from asr.errors import ASRError
 from asr.text import normalize_text
@@ -52,13 +59,17 @@ def _bench_suite(args: argparse.Namespace, utterances: list) -> int:
     options = decode_options(args)
     lm_options = {k: options[k] for k in ("lm", "lexicon", "lm_weight", "word_score") if options.get(k) is not None}
     inputs = BenchInputs(tuple(utterances), speed_subset(utterances, config.seconds), lm_options)
-    figures = run_suite(args.model, inputs, config)
+    result = run_suite(args.model, inputs, config)
+    figures = result.figures
     print(figures_table(figures))
     if args.json:
         write_json(figures, Path(args.json), bench_context(args.model, inputs, config))
     unmet = [f"{f.section}: {f.name}" for f in figures if f.meets_bounds is False]
     if unmet:  # a benchmark reports; a busy machine can miss a goal, so the exit status stays 0
         logger.warning("goals not met on this run: %s", "; ".join(unmet))
+    if result.failed:
+        logger.error("sections that stopped with an error: %s", ", ".join(result.failed))
+        return EXIT_SOME_FAILED
     return EXIT_OK
 
 
