@@ -81,12 +81,13 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=325, help="how many, from the first")
     parser.add_argument("--max-segment-seconds", type=float, default=None, help="default: SplitConfig's")
     parser.add_argument("--save", type=Path, default=None, help="also write the long recording here")
+    parser.add_argument("--model", default="default", help="a bundled model's name or a checkpoint folder")
     args = parser.parse_args()
     torch.set_num_threads(1)
     whole, waveforms, texts = long_recording(shared_data_dir() / args.set, args.split, args.utterances)
     if args.save:
         soundfile.write(args.save, whole, SAMPLE_RATE)
-    model = asr.load_model()
+    model = asr.load_model(args.model)
     options = {} if args.max_segment_seconds is None else {"max_segment_seconds": args.max_segment_seconds}
     began = time.perf_counter()
     long_text = model.transcribe(whole, **options).text

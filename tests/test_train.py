@@ -18,9 +18,10 @@ from asr.checkpoint import load_checkpoint
 from asr.config import load_toml
 from asr.errors import ConfigError
 from asr.features import FeatureConfig, LogMel, StatsAccumulator
-from asr.manifest import Utterance, write_manifest
+from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.network import ModelConfig
 from asr.train.augment import SpecAugmentConfig
+from asr.train.concat import JoinedDataset
 from asr.train.config import DataConfig, OptimConfig, TrainConfig, load_train_config
 from asr.train.data import bucket_batches, ctc_min_frames
 from asr.train.state import STATE_JSON, encode_state, restore_state
@@ -137,6 +138,35 @@ def test_resumption_is_exact(toy_corpus, monkeypatch):
     b = load_checkpoint(toy_corpus / "b" / "last").model.state_dict()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_joined_training_uses_pairs_of_one_speaker_and_resumes_exactly(toy_corpus, monkeypatch):
+    # Two speakers, each reading a run of the toy utterances.
+    manifest = toy_corpus / "train.jsonl"
+    utts = read_manifest(manifest)
+    write_manifest(manifest, [dataclasses.replace(u, speaker=f"s{i // 12}") for i, u in enumerate(utts)])
+    join = dataclasses.replace(toy_config(toy_corpus).data, join_share=0.5, join_max_seconds=3.0)
+    data = asr.train.trainer.build_data(toy_config(toy_corpus, data=join), progress_bars=False)
+    pairs = [g for g in data.train.groups if len(g) == 2]
+    assert isinstance(data.train, JoinedDataset) and len(data.train) == 24 - len(pairs) and pairs
+    assert all(data.train.base.examples[a].speaker == data.train.base.examples[b].speaker for a, b in pairs)
+
+    straight = train(toy_config(toy_corpus, data=join, exp_dir=str(toy_corpus / "a")), progress_bars=False)
+    config = toy_config(toy_corpus, data=join, exp_dir=str(toy_corpus / "b"), checkpoint_every_steps=2)
+    original_save = asr.train.trainer.Trainer.save
+
+    def save_then_die(self, name):
+        original_save(self, name)
+        if self.progress.step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(asr.train.trainer.Trainer, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress_bars=False)
+    monkeypatch.setattr(asr.train.trainer.Trainer, "save", original_save)
+    resumed = train(config, resume=True, progress_bars=False)
+    assert resumed.history == straight.history
+    assert all(np.isfinite(row["train_loss"]) for row in straight.history)
 
 
 def test_training_from_disk_equals_training_from_memory(toy_corpus):

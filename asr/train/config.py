@@ -57,6 +57,12 @@ class DataConfig:
     # The CMU Pronouncing Dictionary (cmudict.dict), for the phone targets of a model with an
     # auxiliary phone head (model.aux_phone_layer); see asr.phones.
     cmudict: str = ""
+    # About this share of the training utterances appear joined to the next utterance of the
+    # same speaker, as one example, instead of alone (asr.train.concat): pieces cut from a long
+    # recording start and end mid-speech. In-memory features only (loader_workers = 0).
+    join_share: float = 0.0
+    # A joined pair lasts at most this long (seconds, unperturbed).
+    join_max_seconds: float = 16.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,12 @@ class TrainConfig:
             raise ConfigError(f"phone_loss_weight must be >= 0, got {self.phone_loss_weight}")
         if self.keep_epoch_checkpoints < 0:
             raise ConfigError(f"keep_epoch_checkpoints must be >= 0, got {self.keep_epoch_checkpoints}")
+        if not 0.0 <= self.data.join_share < 1.0:
+            raise ConfigError(f"data.join_share must be in [0, 1), got {self.data.join_share}")
+        if self.data.join_share and self.data.loader_workers:
+            raise ConfigError("data.join_share needs in-memory features (data.loader_workers = 0)")
+        if self.data.join_max_seconds <= 0:
+            raise ConfigError(f"data.join_max_seconds must be positive, got {self.data.join_max_seconds}")
 
     def resolve_paths(self, base: Path) -> TrainConfig:
         """Make the data and experiment paths absolute, relative to ``base``."""

@@ -85,6 +85,7 @@ class Example:
     features: tuple[torch.Tensor, ...]  # one (T_frames, n_mels) tensor per speed factor
     tokens: torch.Tensor  # (L,) int64
     text: str
+    speaker: str | None = None
 
 
 class FeatureDataset:
@@ -125,7 +126,7 @@ class FeatureDataset:
             if min(f.shape[0] for f in feats) // stack_frames < ctc_min_frames(tokens):
                 self.report.too_short.append(utt.id)
                 continue
-            self.examples.append(Example(utt.id, feats, torch.tensor(tokens, dtype=torch.long), text))
+            self.examples.append(Example(utt.id, feats, torch.tensor(tokens, dtype=torch.long), text, utt.speaker))
         self.report.loaded = len(self.examples)
         self.report.log(name)
 

@@ -38,6 +38,7 @@ from asr.manifest import read_manifest
 from asr.metrics import error_rates
 from asr.network import CTCModel
 from asr.tokenizer import Tokenizer, build_tokenizer
+from asr.train.concat import JoinedDataset
 from asr.train.config import TrainConfig
 from asr.train.data import (
     AudioDataset,
@@ -75,7 +76,7 @@ SUBSET_SEPARATOR = "/"
 
 @dataclass
 class TrainingData:
-    train: FeatureDataset | AudioDataset
+    train: FeatureDataset | AudioDataset | JoinedDataset
     valid: FeatureDataset
     extractor: FeatureExtractor
     tokenizer: Tokenizer
@@ -118,6 +119,9 @@ def build_data(config: TrainConfig, progress_bars: bool = True) -> TrainingData:
             utterances, extractor, tokenizer, stack, config.speed_factors, name="train", progress=progress_bars,
             half_precision=config.data.half_precision_features,
         )  # fmt: skip
+        if config.data.join_share:
+            max_frames = extractor.config.num_frames(round(config.data.join_max_seconds * extractor.config.sample_rate))
+            train = JoinedDataset(train, tokenizer, stack, config.data.join_share, max_frames, config.seed)
     valid = FeatureDataset(
         read_manifest(config.data.valid_manifest), extractor, tokenizer, stack, (1.0,),
         name="valid", progress=progress_bars,
