@@ -304,7 +304,8 @@ def test_real_kenlm_lm_with_a_bpe_lexicon(bpe, tmp_path):
 
 def test_asr_train_with_a_bpe_tokenizer_trains_and_decodes(tmp_path):
     from asr.train.config import load_train_config
-    from asr.train.trainer import build_data, train
+    from asr.train.loading import build_data
+    from asr.train.trainer import train
     from tests.test_train import make_toy_corpus, toy_config, word_audio
 
     corpus = make_toy_corpus(tmp_path)

@@ -96,8 +96,8 @@ def test_help_and_usage_errors_do_not_import_torch(argv):
 def test_stats_writes_what_train_reads(tmp_path, speechlike, capsys):
     from asr.features import Normalizer
     from asr.manifest import Utterance, read_manifest, write_manifest
+    from asr.train.loading import load_normalizer
     from asr.train.recipe import compute_stats
-    from asr.train.trainer import load_normalizer
 
     audio = tmp_path / "a.flac"
     soundfile.write(str(audio), speechlike, 16000)

@@ -11,6 +11,7 @@ import pytest
 import soundfile
 import torch
 
+import asr.train.loading
 import asr.train.step
 import asr.train.trainer
 from asr.audio import SAMPLE_RATE
@@ -89,7 +90,7 @@ def toy_config(root, **overrides) -> TrainConfig:
 
 def test_bad_and_short_utterances_are_skipped_and_counted(toy_corpus, caplog):
     caplog.set_level(logging.INFO)
-    data = asr.train.trainer.build_data(toy_config(toy_corpus), progress_bars=False)
+    data = asr.train.loading.build_data(toy_config(toy_corpus), progress_bars=False)
     assert len(data.train) == 24
     assert data.train.report.unreadable == ["bad"]
     assert data.train.report.too_short == ["short"]
@@ -146,7 +147,7 @@ def test_joined_training_uses_pairs_of_one_speaker_and_resumes_exactly(toy_corpu
     utts = read_manifest(manifest)
     write_manifest(manifest, [dataclasses.replace(u, speaker=f"s{i // 12}") for i, u in enumerate(utts)])
     join = dataclasses.replace(toy_config(toy_corpus).data, join_share=0.5, join_max_seconds=3.0)
-    data = asr.train.trainer.build_data(toy_config(toy_corpus, data=join), progress_bars=False)
+    data = asr.train.loading.build_data(toy_config(toy_corpus, data=join), progress_bars=False)
     pairs = [g for g in data.train.groups if len(g) == 2]
     assert isinstance(data.train, JoinedDataset) and len(data.train) == 24 - len(pairs) and pairs
     assert all(data.train.base.examples[a].speaker == data.train.base.examples[b].speaker for a, b in pairs)
@@ -260,7 +261,7 @@ def test_init_from_starts_from_a_checkpoints_weights(toy_corpus):
     train(toy_config(toy_corpus, epochs=1), progress_bars=False)
     source = load_checkpoint(toy_corpus / "exp" / "last").model.state_dict()
     config = toy_config(toy_corpus, exp_dir=str(toy_corpus / "warm"), init_from=str(toy_corpus / "exp" / "last"))
-    data = asr.train.trainer.build_data(config, progress_bars=False)
+    data = asr.train.loading.build_data(config, progress_bars=False)
     trainer = asr.train.trainer.Trainer(config, data, progress_bars=False)
     trainer.initialize_from(config.init_from)
     for name, weight in trainer.model.state_dict().items():
@@ -317,7 +318,7 @@ def test_epoch_checkpoints_keep_the_newest_and_amp_is_ignored_on_a_cpu(toy_corpu
 
 def test_trainer_state_of_earlier_versions_still_resumes(toy_corpus):
     """States written before progress counted global batches had one process: a step was a batch."""
-    data = asr.train.trainer.build_data(toy_config(toy_corpus), progress_bars=False)
+    data = asr.train.loading.build_data(toy_config(toy_corpus), progress_bars=False)
     trainer = asr.train.trainer.Trainer(toy_config(toy_corpus), data, progress_bars=False)
     trainer.progress.step = 7
     files = encode_state(trainer.progress, trainer.optimizer)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import asr.train.loading
 import asr.train.trainer
 from asr.checkpoint import load_checkpoint
 from asr.errors import ConfigError
@@ -124,7 +125,7 @@ def two_process_run(tmp_path_factory):
 
 
 def epoch_batches(config: TrainConfig, epoch: int) -> list[list[int]]:
-    data = asr.train.trainer.build_data(config, progress_bars=False)
+    data = asr.train.loading.build_data(config, progress_bars=False)
     frames = [data.train.num_frames(i) for i in range(len(data.train))]
     return bucket_batches(frames, config.max_batch_frames, config.seed, epoch)
 
@@ -132,7 +133,7 @@ def epoch_batches(config: TrainConfig, epoch: int) -> list[list[int]]:
 def train_on_step_unions(config: TrainConfig, world_size: int) -> dict[str, torch.Tensor]:
     """One process, one epoch, each step on the union of the batches ``world_size`` would share."""
     torch.manual_seed(config.seed)  # as asr.train.trainer.train does before building the model
-    data = asr.train.trainer.build_data(config, progress_bars=False)
+    data = asr.train.loading.build_data(config, progress_bars=False)
     trainer = asr.train.trainer.Trainer(config, data, progress_bars=False)
     batches = bucket_batches(trainer.frames, config.max_batch_frames, config.seed, 0)
     for start in range(0, len(batches), world_size):

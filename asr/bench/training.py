@@ -32,7 +32,8 @@ from asr.tokenizer import TokenizerConfig
 from asr.train.config import DataConfig, TrainConfig
 from asr.train.data import Batch, bucket_batches, shard_batches, speed_choices
 from asr.train.distributed import context_from_env, process_group
-from asr.train.trainer import Trainer, build_data
+from asr.train.loading import build_data
+from asr.train.trainer import Trainer
 
 BATCH_FRAMES = 3000  # padded feature frames per batch (30 s of audio)
 WARMUP_STEPS = 1

@@ -24,8 +24,8 @@ from asr.phones import PhoneTargets, cached_cmudict
 from asr.tokenizer import build_tokenizer
 from asr.train.config import TrainConfig
 from asr.train.data import FeatureDataset, collate
+from asr.train.loading import load_normalizer
 from asr.train.step import compute_loss
-from asr.train.trainer import load_normalizer
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Training a CTC model, on one process or many: the loop, validation, checkpoints, resumption.
 
-Built from small named steps in the manner of icefall's ``train.py``: :func:`build_data`,
+Built from small named steps in the manner of icefall's ``train.py``: :func:`asr.train.loading.build_data`,
 :meth:`Trainer.train_step` (one optimizer step: see :mod:`asr.train.step`),
 :meth:`Trainer.train_one_epoch`, :func:`validate`, and :func:`train` to drive them. Checkpoints
 (see :mod:`asr.train.experiment`) go to ``<exp_dir>/last`` (resumable, written every
@@ -21,9 +21,7 @@ of processes: see :mod:`asr.train.state`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -33,17 +31,12 @@ from tqdm import tqdm
 from asr.checkpoint import load_checkpoint, resolve_checkpoint_dir, save_checkpoint
 from asr.decoding.greedy import greedy_decode_batch
 from asr.errors import CheckpointError, ConfigError
-from asr.features import FeatureExtractor, Normalizer
-from asr.manifest import read_manifest
 from asr.metrics import error_rates
 from asr.network import CTCModel
-from asr.tokenizer import Tokenizer, build_tokenizer
-from asr.train.concat import JoinedDataset
+from asr.tokenizer import Tokenizer
 from asr.train.config import TrainConfig
 from asr.train.data import (
-    AudioDataset,
     Batch,
-    FeatureDataset,
     bucket_batches,
     collate,
     global_batches_in_step,
@@ -61,6 +54,7 @@ from asr.train.distributed import (
     select_device,
 )
 from asr.train.experiment import BEST, LAST, TENSORBOARD, epoch_name, prune_epoch_checkpoints
+from asr.train.loading import TrainingData, build_data
 from asr.train.state import TrainingProgress, encode_state, restore_state
 from asr.train.step import StepRunner, StepStats, ctc_loss, log_step
 
@@ -74,61 +68,12 @@ REPLACEABLE = ("frontend", "stack_frames", "conv_channels", "num_layers", "aux_p
 SUBSET_SEPARATOR = "/"
 
 
-@dataclass
-class TrainingData:
-    train: FeatureDataset | AudioDataset | JoinedDataset
-    valid: FeatureDataset
-    extractor: FeatureExtractor
-    tokenizer: Tokenizer
-
-
 def rank_seed(seed: int, rank: int, step: int) -> int:
     """The RNG seed of ``rank`` from optimizer ``step`` on, so ranks draw different augmentation.
 
     Rank 0 starting afresh uses ``seed`` itself: one process draws exactly as it always has.
     """
     return seed if rank == 0 and step == 0 else hash((seed, rank, step))
-
-
-def load_normalizer(path: str) -> Normalizer:
-    try:
-        return Normalizer.from_dict(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"{path}: cannot read feature statistics ({exc})") from exc
-
-
-def build_data(config: TrainConfig, progress_bars: bool = True) -> TrainingData:
-    """Load both manifests: validation as in-memory features, training too, or (with
-    ``data.loader_workers``) read from disk batch by batch."""
-    tokenizer = build_tokenizer(config.tokenizer)
-    if tokenizer.vocab_size != config.model.vocab_size:
-        units = config.tokenizer.bpe_model or "characters"
-        raise ConfigError(
-            f"model.vocab_size is {config.model.vocab_size}, but the tokenizer ({units}) has "
-            f"{tokenizer.vocab_size} tokens: set model.vocab_size = {tokenizer.vocab_size}"
-        )
-    extractor = FeatureExtractor(config.features, load_normalizer(config.data.stats))
-    stack = config.model.stack_frames
-    utterances = read_manifest(config.data.train_manifest)
-    if config.data.loader_workers > 0:
-        train = AudioDataset(
-            utterances, extractor, tokenizer, stack, config.speed_factors, "train", config.data.loader_workers
-        )
-    else:
-        train = FeatureDataset(
-            utterances, extractor, tokenizer, stack, config.speed_factors, name="train", progress=progress_bars,
-            half_precision=config.data.half_precision_features,
-        )  # fmt: skip
-        if config.data.join_share:
-            max_frames = extractor.config.num_frames(round(config.data.join_max_seconds * extractor.config.sample_rate))
-            train = JoinedDataset(train, tokenizer, stack, config.data.join_share, max_frames, config.seed)
-    valid = FeatureDataset(
-        read_manifest(config.data.valid_manifest), extractor, tokenizer, stack, (1.0,),
-        name="valid", progress=progress_bars,
-    )  # fmt: skip
-    if len(train) == 0:
-        raise ConfigError(f"{config.data.train_manifest}: no usable training utterances")
-    return TrainingData(train, valid, extractor, tokenizer)
 
 
 def validate(
