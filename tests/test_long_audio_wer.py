@@ -55,18 +55,7 @@ def long_and_one_by_one(model: asr.Model, whole: np.ndarray, waveforms, texts: l
     )
 
 
-# The bundled default model since 2026-12-03 (its second and third training cycles) does worse on
-# pieces cut from a long recording than on whole utterances; the floor stays as written, strict, so
-# the mark must go once a model or a cutting rule meets it again.
-LONG_AUDIO_BELOW_FLOOR = pytest.mark.xfail(
-    strict=True,
-    reason="the bundled default model scores 68.3% on the long recording against 65.1% one by one "
-    "(+5.0% relative; floor +2%); the model bundled before it: 70.6% against 70.7%",
-)
-
-
 @pytest.mark.slow
-@LONG_AUDIO_BELOW_FLOOR
 def test_long_recording_scores_within_two_percent_of_its_utterances(shared_data):
     whole, waveforms, texts = long_recording(shared_data / "speechocean762", "test", UTTERANCES)
     assert len(whole) > 1000 * SAMPLE_RATE  # long enough to be cut many times
