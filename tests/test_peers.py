@@ -103,3 +103,18 @@ def test_cli_compares_one_model_with_pocketsphinx(tmp_path, capsys):
     assert main(["bench", "--peers", "--model", "default", "--manifest", str(manifest)]) == EXIT_OK
     table = capsys.readouterr().out
     assert "| m | default (greedy) |" in table and "| m | pocketsphinx |" in table
+
+
+def test_cli_measures_one_model_alone_without_the_peer(tmp_path, capsys):
+    reference = (SAMPLES / "sample.txt").read_text()
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [Utterance(SAMPLES / "sample.wav", reference, "s1")])
+    args = ["bench", "--peers", "--no-peer", "--model", "default", "--decoder", "beam", "--manifest", str(manifest)]
+    assert main(args) == EXIT_OK
+    table = capsys.readouterr().out
+    assert "| m | default (beam) |" in table and "pocketsphinx" not in table
+
+
+def test_cli_refuses_no_peer_without_peers(capsys):
+    assert main(["bench", "--no-peer"]) != EXIT_OK
+    assert "--no-peer" in capsys.readouterr().err

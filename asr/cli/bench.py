@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 def cmd_bench(args: argparse.Namespace) -> int:
     from asr.manifest import Utterance, read_manifest
 
+    if args.no_peer and not args.peers:
+        raise ASRError("--no-peer leaves pocketsphinx out of --peers: give --peers too")
     utterances = [Utterance(Path(p), "", Path(p).stem) for p in args.files]
     for manifest in args.manifest or []:
         utterances += read_manifest(manifest)
@@ -84,13 +86,14 @@ def _bench_peers(args: argparse.Namespace) -> int:
     if args.files or not args.manifest:
         raise ASRError("--peers scores accuracy: give one or more --manifest (with transcripts) and no loose files")
     if args.model is None:
-        systems = bundled_systems()
+        systems = bundled_systems(with_peer=not args.no_peer)
     else:
         model = load_model(args.model, loaded_quantization(args), threads=args.threads)
         options = decode_options(args)
-        peer = PocketSphinx()
         systems = [(f"{model.name or args.model} ({args.decoder})", lambda w: model.transcribe(w, **options).text)]
-        systems.append((peer.name, peer.transcribe))
+        if not args.no_peer:
+            peer = PocketSphinx()
+            systems.append((peer.name, peer.transcribe))
     sets = []
     for manifest in args.manifest:
         utterances = read_manifest(manifest)
@@ -148,6 +151,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         help="side by side on each --manifest: pocketsphinx (pip install pocketsphinx) and the bundled models "
         "(offline greedy and beam+LM, streamed greedy and beam+LM), or only --model with the decoder flags: "
         "WER, CER and RTF of each",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-peer", action="store_true",
+        help="with --peers: leave pocketsphinx out, to measure the bundled models (or --model) again alone",
     )  # fmt: skip
     p.add_argument(
         "--soak-seconds", type=non_negative_float, default=0.0,
