@@ -3,9 +3,13 @@
 A checkpoint is a directory::
 
     model.safetensors   the network's weights (no pickles anywhere)
-    model.json          format name and version, SHA-256 and size of the weights, and every
-                        setting needed to rebuild the model: features, normalisation statistics,
-                        tokenizer, model config, training provenance
+    model.json          format name and version, SHA-256, size and storage precision of the
+                        weights, and every setting needed to rebuild the model: features,
+                        normalisation statistics, tokenizer, model config, training provenance
+
+Weights are stored as float32, or as float16 to ship a model in half the bytes (``storage=
+"float16"``, as whisper ships its models); either way they load into the float32 network, so a
+float16 checkpoint computes in float32 from weights rounded to float16.
 
 The tokenizer's ``"type"`` says its kind (see :mod:`asr.tokenizer`): ``"char"`` lists its tokens;
 ``"bpe"`` also holds the SentencePiece model itself (base64) and the model's SHA-256, verified
@@ -30,10 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from asr.errors import CheckpointError
+from asr.errors import CheckpointError, ConfigError
 from asr.features import FeatureConfig, Normalizer
 from asr.network import CTCModel, ModelConfig
 from asr.tokenizer import Tokenizer, tokenizer_from_dict
@@ -45,6 +50,8 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "model.json"
 _HASH_BLOCK_BYTES = 1 << 20
+# The precisions a checkpoint's floating-point weights may be stored in.
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 PathLike = str | os.PathLike
 
@@ -138,26 +145,37 @@ def save_checkpoint(
     tokenizer: Tokenizer,
     provenance: dict[str, Any] | None = None,
     extra_files: dict[str, bytes] | None = None,
+    storage: str = "float32",
 ) -> Path:
     """Write ``model`` and its settings to ``directory`` atomically.
 
     ``extra_files`` (name -> bytes) are written into the same directory in the same atomic
     step; the trainer uses it for its resumption state. Every file is flushed to disk before the
-    directory takes the place of the old one.
+    directory takes the place of the old one. ``storage`` names the precision of the stored
+    floating-point weights (a key of :data:`STORAGE_DTYPES`): ``"float16"`` halves the file.
 
     Raises:
+        ConfigError: ``storage`` is not a known precision.
         CheckpointError: the checkpoint cannot be written (a full disk, say); whatever
             ``directory`` held before is left as it was.
     """
+    if storage not in STORAGE_DTYPES:
+        raise ConfigError(f"unknown weight storage {storage!r}; choose from {', '.join(STORAGE_DTYPES)}")
     directory = Path(directory)
     try:
-        _write_checkpoint(directory, model, features, normalizer, tokenizer, provenance, extra_files)
+        _write_checkpoint(directory, model, features, normalizer, tokenizer, provenance, extra_files, storage)
     except (OSError, SafetensorError) as exc:  # safetensors reports its I/O errors as its own
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CheckpointError(
             f"cannot write checkpoint {directory}: {reason}; the previous one there is unchanged"
         ) from exc
     return directory
+
+
+def _stored(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor`` as written to disk: contiguous on the CPU, floating point cast to ``dtype``."""
+    tensor = tensor.detach().contiguous().cpu()
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
 
 
 def _fsync(path: Path) -> None:
@@ -173,9 +191,10 @@ def _write_checkpoint(
     tokenizer: Tokenizer,
     provenance: dict[str, Any] | None,
     extra_files: dict[str, bytes] | None,
+    storage: str,
 ) -> None:
     with atomic_directory(directory) as tmp:
-        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        weights = {k: _stored(v, STORAGE_DTYPES[storage]) for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE))
         metadata = {
             "format": FORMAT_NAME,
@@ -184,6 +203,7 @@ def _write_checkpoint(
                 "file": WEIGHTS_FILE,
                 "sha256": sha256_of(tmp / WEIGHTS_FILE),
                 "bytes": (tmp / WEIGHTS_FILE).stat().st_size,
+                "storage": storage,
             },
             "model": model.config.to_dict(),
             "features": features.to_dict(),

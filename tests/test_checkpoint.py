@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from asr.checkpoint import METADATA_FILE, WEIGHTS_FILE, load_checkpoint, save_checkpoint
-from asr.errors import CheckpointError
+from asr.errors import CheckpointError, ConfigError
 
 
 def outputs(model, feats):
@@ -27,6 +27,28 @@ def test_resave_round_trip_is_exact(tiny_checkpoint, tmp_path):
     second = load_checkpoint(tmp_path / "copy")
     for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_float16_storage_halves_the_weights_and_loads_into_a_float32_network(tiny_checkpoint, tmp_path):
+    full = load_checkpoint(tiny_checkpoint)
+    save_checkpoint(tmp_path / "half", full.model, full.features, full.normalizer, full.tokenizer, storage="float16")
+    half = load_checkpoint(tmp_path / "half")
+    meta = json.loads((tmp_path / "half" / METADATA_FILE).read_text())
+    assert meta["weights"]["storage"] == "float16"
+    assert meta["weights"]["bytes"] < 0.6 * (tiny_checkpoint / WEIGHTS_FILE).stat().st_size
+    for (name, a), (_, b) in zip(full.model.state_dict().items(), half.model.state_dict().items()):
+        assert b.dtype == a.dtype, name
+        assert torch.equal(b, a.half().to(a.dtype) if a.is_floating_point() else a), name
+    feats = torch.randn(1, 40, 80)
+    torch.testing.assert_close(outputs(half.model, feats), outputs(full.model, feats), rtol=0, atol=1e-2)
+    assert json.loads((tiny_checkpoint / METADATA_FILE).read_text())["weights"]["storage"] == "float32"
+
+
+def test_an_unknown_storage_is_refused_and_writes_nothing(tiny_checkpoint, tmp_path):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    with pytest.raises(ConfigError, match="'int4'"):
+        save_checkpoint(tmp_path / "x", ckpt.model, ckpt.features, ckpt.normalizer, ckpt.tokenizer, storage="int4")
+    assert not (tmp_path / "x").exists()
 
 
 def test_overwrite_is_atomic_and_leaves_no_temporaries(tiny_checkpoint):

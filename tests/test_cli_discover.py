@@ -44,7 +44,9 @@ def test_models_lists_each_bundled_model_from_its_metadata(capsys):
         kind = "bidirectional" if meta["model"]["bidirectional"] else "streaming"
         size = meta["weights"]["bytes"] / 1e6
         assert f"{name}  ({kind}, " in out
-        assert f"{size:.1f} MB" in out or f"{size + 0.05:.1f} MB" in out  # weights plus the small model.json
+        storage = meta["weights"].get("storage", "float32")
+        # weights plus the small model.json
+        assert f"{size:.1f} MB {storage}" in out or f"{size + 0.05:.1f} MB {storage}" in out
         provenance = meta["provenance"]
         saved = next(h for h in provenance["history"] if h["epoch"] == provenance["epoch"])
         assert f"WER {100 * saved['valid_wer']:.1f}% greedy" in out

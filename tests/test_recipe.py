@@ -132,6 +132,34 @@ def test_bundle_lm_gives_the_model_its_lm_and_tuned_weights(tiny_checkpoint, tmp
     assert "50.00%" in json.loads((tiny_checkpoint / "lm" / "decoding.json").read_text())["tuned_on"]
 
 
+def test_bundle_model_ships_float16_weights_without_machine_paths(tiny_checkpoint, tmp_path):
+    import json
+
+    import torch
+
+    from asr.checkpoint import load_checkpoint, save_checkpoint
+    from recipes.english.bundle import bundle_model
+
+    trained = load_checkpoint(tiny_checkpoint)
+    recipe_dir = tmp_path / "recipe"
+    config = {"exp_dir": str(recipe_dir / "exp" / "run"), "init_from": str(recipe_dir / "exp" / "start" / "best"),
+              "data": {"stats": str(recipe_dir / "data" / "stats.json"), "join_share": 0.4}}  # fmt: skip
+    best = tmp_path / "best"
+    save_checkpoint(
+        best, trained.model, trained.features, trained.normalizer, trained.tokenizer, {"train_config": config}
+    )
+    bundle_model(best, "recipes/english (conf/x.toml)", tmp_path / "bundled", recipe_dir)
+    meta = json.loads((tmp_path / "bundled" / "model.json").read_text())
+    assert meta["weights"]["storage"] == "float16"
+    assert meta["provenance"]["recipe"] == "recipes/english (conf/x.toml)"
+    assert meta["provenance"]["train_config"] == {
+        "exp_dir": "run", "init_from": "exp/start/best", "data": {"stats": "stats.json", "join_share": 0.4}
+    }  # fmt: skip
+    bundled = load_checkpoint(tmp_path / "bundled")
+    for (name, a), (_, b) in zip(trained.model.state_dict().items(), bundled.model.state_dict().items()):
+        assert torch.equal(b, a.half().float() if a.is_floating_point() else a), name
+
+
 def test_modern_sentences_are_normalised_seeded_and_exclude_held_out_text(synthesize, tmp_path):
     text = tmp_path / "modern.txt"
     lines = ["Let 's meet at 7 tonight .", "I do n't know where it is", "Book a table for 2 people please",

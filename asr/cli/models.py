@@ -1,8 +1,8 @@
 """``asr models``: the bundled models, read from their metadata (no network is loaded).
 
-For each: its name (``--model NAME``), kind, size on disk, what it was trained on and the word
-error rates its metadata records. Nothing is measured here and nothing is filled in: a figure
-the metadata does not hold is not shown.
+For each: its name (``--model NAME``), kind, size on disk and weight precision, what it was
+trained on and the word error rates its metadata records. Nothing is measured here and nothing is
+filled in: a figure the metadata does not hold is not shown.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class BundledModel:
     name: str
     kind: str  # "bidirectional" (whole files) or "streaming" (unidirectional, live)
     model_bytes: int  # the checkpoint's files
+    storage: str  # the stored weights' precision ("float32" or "float16"; asr.checkpoint.STORAGE_DTYPES)
     lm_bytes: int  # its own LM folder, if any
     trained_on: str | None
     recipe: str | None
@@ -55,6 +56,7 @@ def describe(name: str, directory: Path) -> BundledModel:
         name=name,
         kind="bidirectional" if meta["model"].get("bidirectional", True) else "streaming",
         model_bytes=_folder_bytes(directory) - lm_bytes,
+        storage=meta.get("weights", {}).get("storage", "float32"),  # checkpoints before float16 storage
         lm_bytes=lm_bytes,
         trained_on=provenance.get("attribution"),
         recipe=provenance.get("recipe"),
@@ -66,7 +68,7 @@ def describe(name: str, directory: Path) -> BundledModel:
 
 def render(model: BundledModel) -> str:
     """Several lines about ``model``, the first ``NAME  KIND  SIZE``."""
-    size = f"{model.model_bytes / MEGABYTE:.1f} MB" + (
+    size = f"{model.model_bytes / MEGABYTE:.1f} MB {model.storage}" + (
         f" + LM {model.lm_bytes / MEGABYTE:.1f} MB" if model.lm_bytes else ""
     )
     lines = [f"{model.name}  ({model.kind}, {size})"]
