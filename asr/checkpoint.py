@@ -52,6 +52,8 @@ METADATA_FILE = "model.json"
 _HASH_BLOCK_BYTES = 1 << 20
 # The precisions a checkpoint's floating-point weights may be stored in.
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+# What a checkpoint stores by default, and what one written before the choice existed holds.
+DEFAULT_STORAGE = "float32"
 
 PathLike = str | os.PathLike
 
@@ -145,7 +147,7 @@ def save_checkpoint(
     tokenizer: Tokenizer,
     provenance: dict[str, Any] | None = None,
     extra_files: dict[str, bytes] | None = None,
-    storage: str = "float32",
+    storage: str = DEFAULT_STORAGE,
 ) -> Path:
     """Write ``model`` and its settings to ``directory`` atomically.
 
@@ -194,7 +196,8 @@ def _write_checkpoint(
     storage: str,
 ) -> None:
     with atomic_directory(directory) as tmp:
-        weights = {k: _stored(v, STORAGE_DTYPES[storage]) for k, v in model.state_dict().items()}
+        dtype = STORAGE_DTYPES[storage]
+        weights = {k: _stored(v, dtype) for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE))
         metadata = {
             "format": FORMAT_NAME,

@@ -41,7 +41,7 @@ def _folder_bytes(folder: Path) -> int:
 
 def describe(name: str, directory: Path) -> BundledModel:
     """Read ``directory``'s ``model.json`` (and ``lm/decoding.json``) into a :class:`BundledModel`."""
-    from asr.checkpoint import METADATA_FILE
+    from asr.checkpoint import DEFAULT_STORAGE, METADATA_FILE
     from asr.lm.bundled import DECODING_FILE, LM_DIR
 
     meta = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
@@ -56,7 +56,7 @@ def describe(name: str, directory: Path) -> BundledModel:
         name=name,
         kind="bidirectional" if meta["model"].get("bidirectional", True) else "streaming",
         model_bytes=_folder_bytes(directory) - lm_bytes,
-        storage=meta.get("weights", {}).get("storage", "float32"),  # checkpoints before float16 storage
+        storage=meta.get("weights", {}).get("storage", DEFAULT_STORAGE),
         lm_bytes=lm_bytes,
         trained_on=provenance.get("attribution"),
         recipe=provenance.get("recipe"),
