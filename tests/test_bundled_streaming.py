@@ -25,6 +25,8 @@ from tests.test_bundled_model import MAX_BUNDLE_BYTES, SAMPLES, read_tsv
 # median finalization latency after the hand-labelled end of a word.
 MAX_WER_RATIO = 1.3
 MAX_MEDIAN_LATENCY_MS = 300.0
+# int8 against float32 weights on one recording, as tests/test_streaming.py asks of a random model.
+MAX_INT8_CER = 0.1
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +52,23 @@ def test_streaming_model_is_unidirectional_small_and_credited(model):
 
 
 def test_sample_streams_as_it_transcribes_whole(model):
-    """Random chunk sizes, endpointing off: exactly the whole-file greedy result."""
+    """Random chunk sizes, endpointing off: with float32 weights exactly the whole-file greedy
+    result; with the live default, int8, the same text however the audio is cut, and the
+    whole-file text to int8 rounding (its activations are scaled per call)."""
     audio = load_audio(SAMPLES / "sample.wav", model.sample_rate)
     whole = model.transcribe(audio).text
     assert whole
-    recognizer = Recognizer(model, RecognizerConfig(endpoint=EndpointConfig(enabled=False)))
+    no_endpoints = EndpointConfig(enabled=False)
+    float32 = Recognizer(model, RecognizerConfig(endpoint=no_endpoints, quantize=None))
+    int8 = Recognizer(model, RecognizerConfig(endpoint=no_endpoints))
+    assert int8.config.quantize == "int8"
+    int8_at_once = stream_text(int8, audio, np.array([], dtype=int))
+    assert error_rates([whole], [int8_at_once]).cer < MAX_INT8_CER
     rng = np.random.default_rng(4)
     for _ in range(3):
-        assert stream_text(recognizer, audio, rng.integers(1, 5000, size=20)) == whole
+        chunk_sizes = rng.integers(1, 5000, size=20)
+        assert stream_text(float32, audio, chunk_sizes) == whole
+        assert stream_text(int8, audio, chunk_sizes) == int8_at_once
 
 
 def test_sample_is_dictated_sensibly(model):
