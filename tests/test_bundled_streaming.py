@@ -20,13 +20,12 @@ from asr.metrics import error_rates
 from asr.text import normalize_text
 from streaming import EndpointConfig, Recognizer, RecognizerConfig
 from tests.test_bundled_model import MAX_BUNDLE_BYTES, SAMPLES, read_tsv
+from tests.test_streaming import MAX_INT8_CER
 
 # Issue 4's floors: streaming WER at most this multiple of the offline model's (greedy both);
 # median finalization latency after the hand-labelled end of a word.
 MAX_WER_RATIO = 1.3
 MAX_MEDIAN_LATENCY_MS = 300.0
-# int8 against float32 weights on one recording, as tests/test_streaming.py asks of a random model.
-MAX_INT8_CER = 0.1
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,8 @@ from streaming import EndpointConfig, Recognizer, RecognizerConfig, StreamFinish
 
 # float32 weights: streams then give the whole-file result bit for bit, however the audio is cut.
 FLOAT32 = RecognizerConfig(quantize=None)
+# How far int8 streams may stray from the float32 whole-file text (CER): int8 scales activations per call.
+MAX_INT8_CER = 0.1
 
 
 @pytest.fixture
@@ -290,7 +292,7 @@ def test_streaming_bench_times_int8_live_streams_against_float32(streaming_model
     assert int8.chunks == fp32.chunks == 20
     assert 0 < int8.chunk_p95_ms and 0 < fp32.chunk_p95_ms
     assert fp32.wer == 0  # float32 streams give the whole-file result
-    assert int8.cer < 0.1  # int8 streams stay close to it
+    assert int8.cer < MAX_INT8_CER  # int8 streams stay close to it
 
 
 def test_silence_is_blank_for_any_chunking_and_speech_after_it_is_kept(streaming_model, speechlike):
@@ -327,7 +329,7 @@ def test_live_streams_run_int8_by_default_alike_for_any_chunking_and_close_to_fl
     at_once = int8.create_stream()
     at_once.accept_waveform(speechlike)
     streamed = at_once.finish()
-    assert error_rates([whole], [streamed.text]).cer < 0.1
+    assert error_rates([whole], [streamed.text]).cer < MAX_INT8_CER
     for seed in range(3):  # one stack per call: any chunking gives what the whole audio at once gives
         assert feed_in_random_chunks(int8, speechlike, seed) == streamed
 
