@@ -3,8 +3,8 @@
 - :func:`build_recipe_lm`: a KenLM 3-gram from the modern English text and the Gutenberg books
   in ``../shared/data/text`` and the training transcripts (never from an evaluation set, nor
   from the validation speakers' or prompts' text its weights are tuned on), with its lexicon;
-  singleton bigrams and trigrams pruned and the binary a quantised trie, so that it ships with
-  the bundled models.
+  singleton trigrams pruned and the binary a quantised trie, so that it ships with the bundled
+  models.
 - :func:`tune_lm_weights`: LM weight and word score chosen by WER on the validation speakers
   (held out of the training set), not on a test set.
 - :func:`compare_decoders`: WER, CER and real-time factor of greedy, beam and beam+LM on each
@@ -33,10 +33,11 @@ from recipes.english.synthesize import join_contractions
 logger = logging.getLogger(__name__)
 
 LM_ORDER = 3
-# Pruning singleton bigrams and trigrams cut the binary from 9.4 to 3.0 MB for 0.3% absolute
-# validation WER (76.63% against 76.93% with the bundled model of commit aa97736, the best of a
-# 6-point grid of LM weight and word score each).
-LM_PRUNE = (0, 1, 1)
+# Singleton trigrams pruned, singleton bigrams kept: 13.1 MB and 32.84% pooled validation WER with
+# the default model of 2026-12-07 (beam 64, best of a 12-point grid), against 7.2 MB and 33.33% with
+# singleton bigrams pruned too and 21.8 MB (over the size budget) unpruned; a 4-gram gained nothing
+# (README.md, "LM pruning").
+LM_PRUNE = (0, 0, 1)
 # Beam 64 against 16 is worth 2.3 points of validation WER with the LM for 1.6 times the search
 # (128: 3.0 points for 5 times); see README.md, LM.
 BEAM_SIZE = 64
