@@ -49,9 +49,17 @@ WORD_SCORES = (-1.0, 0.0, 1.0)
 TUNING_BATCH = 32  # utterances a network pass while tuning
 
 
-def build_recipe_lm(data_root: Path, data_dir: Path, transcripts: list[Path], exclude: tuple[str, ...] = ()) -> LMFiles:
+def build_recipe_lm(
+    data_root: Path,
+    data_dir: Path,
+    transcripts: list[Path],
+    exclude: tuple[str, ...] = (),
+    order: int = LM_ORDER,
+    prune: tuple[int, ...] | None = LM_PRUNE,
+) -> LMFiles:
     """A pruned, compact LM and lexicon in ``data_dir/lm`` from the modern text (less the files
-    named in ``exclude``), the books and ``transcripts``.
+    named in ``exclude``), the books and ``transcripts``; ``order`` and ``prune`` (lmplz count
+    thresholds per order) default to the recipe's.
 
     The modern text and the transcripts are normalised here, a line at a time, by the project's
     normaliser (digits spelled out, tokenised contractions joined), into ``data_dir/lm_text``.
@@ -70,11 +78,19 @@ def build_recipe_lm(data_root: Path, data_dir: Path, transcripts: list[Path], ex
         sources.append(text_dir / path.name)
     books = sorted((data_root / "text" / "gutenberg").glob("*.txt"))
     logger.info("LM text: %d modern files, %d books, %d transcripts", len(sources) - 1, len(books), len(lines))
-    return build_lm([*books, *sources], data_dir / "lm", order=LM_ORDER, prune=LM_PRUNE, compact=True)
+    return build_lm([*books, *sources], data_dir / "lm", order=order, prune=prune, compact=True)
 
 
-def tune_lm_weights(model: Model, valid_manifest: Path, lm: Path, out: Path) -> dict:
-    """Grid-search LM weight and word score by validation WER; the best is written to ``out``.
+def tune_lm_weights(
+    model: Model,
+    valid_manifest: Path,
+    lm: Path,
+    out: Path,
+    lm_weights: tuple[float, ...] = LM_WEIGHTS,
+    word_scores: tuple[float, ...] = WORD_SCORES,
+) -> dict:
+    """Grid-search LM weight and word score (``lm_weights`` by ``word_scores``, the recipe's grid
+    by default) by validation WER; the grid and its best are written to ``out``.
 
     The network runs once over the validation set; each grid point is a beam search over the
     same ``(T, V)`` log-probabilities (about a third of an evaluation's time)."""
@@ -85,7 +101,7 @@ def tune_lm_weights(model: Model, valid_manifest: Path, lm: Path, out: Path) -> 
         group = utterances[first : first + TUNING_BATCH]
         log_probs += model.log_probs_batch([load_audio(u.audio, model.sample_rate, model.min_samples) for u in group])
     results = []
-    for lm_weight, word_score in itertools.product(LM_WEIGHTS, WORD_SCORES):
+    for lm_weight, word_score in itertools.product(lm_weights, word_scores):
         decoder = model.decoder(decoder="beam", beam_size=BEAM_SIZE, lm=lm, lm_weight=lm_weight, word_score=word_score)
         hyps = [decoder.decode(lp)[0].text for lp in log_probs]
         wer = error_rates(refs, hyps).wer
